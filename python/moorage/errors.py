@@ -1,0 +1,56 @@
+"""moorage's exception hierarchy. The Rust core raises these (see
+rust/python/src/errors.rs); every error carries the Docker-style exit code the
+CLI returns."""
+
+from __future__ import annotations
+
+
+class MoorageError(Exception):
+    """Base of every moorage error. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 125
+
+
+class OSFailure(MoorageError):
+    """A system call failed. ``errno``, the failing step and the path are kept."""
+
+    def __init__(self, errno: int, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.path = path
+
+
+class NotFound(MoorageError):
+    """A container, image, volume or network does not exist."""
+
+
+class ImageNotFound(NotFound):
+    """No such image."""
+
+
+class ContainerNotFound(NotFound):
+    """No such container."""
+
+
+class Conflict(MoorageError):
+    """A name is in use, or the object is in the wrong state for the request."""
+
+
+class InvalidArgument(MoorageError):
+    """A flag or option value is malformed."""
+
+
+class CommandNotFound(MoorageError):
+    """The container's command does not exist in the image (Docker exits 127)."""
+
+    exit_code = 127
+
+
+class CommandNotInvokable(MoorageError):
+    """The container's command exists but cannot be run (Docker exits 126)."""
+
+    exit_code = 126
+
+
+class RuntimeFailure(MoorageError):
+    """The OCI runtime or the monitor failed."""
