@@ -1,0 +1,1 @@
+"""Network modes: none, host, (later) bridge and joined."""

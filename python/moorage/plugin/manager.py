@@ -1,0 +1,100 @@
+"""Building the plugin manager: built-ins first, then the ``moorage``
+entry-point group, minus anything named in ``MOORAGE_DISABLE_PLUGINS``
+(comma-separated plugin names). Nothing loads at import time."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Generic, Iterator, TypeVar
+
+import pluggy
+
+from moorage.plugin import hookspecs
+
+T = TypeVar("T")
+
+#: modules holding the built-in plugins, registered under these names
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "moorage.storage.overlay",
+    "moorage.storage.vfs",
+    "moorage.network.builtin",
+    "moorage.security.builtin",
+    "moorage.supervisor.builtin",
+    "moorage.runtime.oci",
+)
+
+
+class Registry(Generic[T]):
+    """The object a ``moorage_register_*`` hook receives: classes by ``name``."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._classes: dict[str, type[T]] = {}
+
+    def add(self, cls: type[T]) -> None:
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{self.kind} plugin class {cls!r} has no string 'name'")
+        self._classes[name] = cls
+
+    def get(self, name: str) -> type[T]:
+        try:
+            return self._classes[name]
+        except KeyError:
+            from moorage.errors import InvalidArgument
+
+            known = ", ".join(sorted(self._classes)) or "none"
+            raise InvalidArgument(f"unknown {self.kind} {name!r} (registered: {known})") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
+class Plugins:
+    """The registries filled from one plugin manager."""
+
+    KINDS = {
+        "storage": "moorage_register_storage_drivers",
+        "network": "moorage_register_network_modes",
+        "security": "moorage_register_security_profiles",
+        "init": "moorage_register_init_supervisors",
+        "runtime": "moorage_register_oci_runtimes",
+    }
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self.storage: Registry[Any] = Registry("storage driver")
+        self.network: Registry[Any] = Registry("network mode")
+        self.security: Registry[Any] = Registry("security profile")
+        self.init: Registry[Any] = Registry("init supervisor")
+        self.runtime: Registry[Any] = Registry("OCI runtime")
+        for attr, hook in self.KINDS.items():
+            getattr(pm.hook, hook)(register=getattr(self, attr))
+
+    def summary(self) -> dict[str, list[str]]:
+        return {attr: getattr(self, attr).names() for attr in self.KINDS}
+
+
+def build_plugin_manager(load_entrypoints: bool = True) -> pluggy.PluginManager:
+    """Return a plugin manager with the built-ins and the installed plugins."""
+    import importlib
+
+    pm = pluggy.PluginManager("moorage")
+    pm.add_hookspecs(hookspecs)
+    blocked = {n.strip() for n in os.environ.get("MOORAGE_DISABLE_PLUGINS", "").split(",") if n.strip()}
+    for name in blocked:
+        pm.set_blocked(name)
+    for modname in BUILTIN_PLUGINS:
+        if modname in blocked:
+            continue
+        pm.register(importlib.import_module(modname), name=modname)
+    if load_entrypoints:
+        pm.load_setuptools_entrypoints("moorage")
+    pm.check_pending()
+    return pm

@@ -1,0 +1,6 @@
+"""The pluggy markers of the ``moorage`` project."""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("moorage")
+hookimpl = pluggy.HookimplMarker("moorage")

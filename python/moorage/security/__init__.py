@@ -1,0 +1,1 @@
+"""Security profiles: capabilities, seccomp, no-new-privileges, masked paths."""

@@ -1,0 +1,1 @@
+"""Options → OCI runtime config (the seam between Python and the Rust runtime)."""
