@@ -54,3 +54,15 @@ class CommandNotInvokable(MoorageError):
 
 class RuntimeFailure(MoorageError):
     """The OCI runtime or the monitor failed."""
+
+
+class ContainerError(MoorageError):
+    """A container run by ``engine.containers.run`` exited non-zero (docker-py's ContainerError)."""
+
+    def __init__(self, container: str, exit_status: int, command: object, image: str, stderr: bytes) -> None:
+        self.container, self.exit_status, self.command, self.image, self.stderr = (
+            container, exit_status, command, image, stderr)
+        super().__init__(
+            f"Command '{command}' in image '{image}' returned non-zero exit status {exit_status}: "
+            f"{stderr.decode(errors='replace').strip()}"
+        )

@@ -1,0 +1,95 @@
+"""The ``moorage`` command line: Docker's verbs and flags, a thin client of
+:class:`moorage.Engine`. Each noun has its module; this one holds the group,
+the global options and the error → exit code mapping."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from moorage.errors import MoorageError
+
+CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
+
+
+class State:
+    """Global options, and the Engine made from them on first use."""
+
+    def __init__(self, root: str | None, runroot: str | None, storage_driver: str | None) -> None:
+        self.root, self.runroot, self.storage_driver = root, runroot, storage_driver
+        self._engine: Any = None
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from moorage.engine import Engine
+
+            self._engine = Engine(self.root, self.runroot, self.storage_driver)
+        return self._engine
+
+
+class Group(click.Group):
+    """Lists commands in the order they were added, like ``docker --help``."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=Group, context_settings=CONTEXT)
+@click.option("--root", envvar="MOORAGE_ROOT", help="Root directory of persistent state [/var/lib/moorage]")
+@click.option("--runroot", envvar="MOORAGE_RUNROOT", help="Directory of runtime state [/run/moorage]")
+@click.option("--storage-driver", "-s", envvar="MOORAGE_STORAGE_DRIVER", help="Storage driver [overlay]")
+@click.version_option(package_name="moorage", prog_name="moorage")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, runroot: str | None, storage_driver: str | None) -> None:
+    """moorage: a daemonless, Docker-compatible container engine."""
+    ctx.obj = State(root, runroot, storage_driver)
+
+
+def fail(message: str, code: int) -> "click.exceptions.Exit":
+    click.echo(f"Error: {message}", err=True)
+    return click.exceptions.Exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from moorage.cli import container, image, system  # noqa: F401  (registers commands)
+
+    try:
+        rv = cli.main(args=argv, prog_name="moorage", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(125)
+    except MoorageError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(_exit_code(e, sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def command_name(argv: list[str]) -> str | None:
+    """The verb in ``argv`` after the global options (``container run`` → ``run``)."""
+    it = iter(argv)
+    for tok in it:
+        if tok in ("--root", "--runroot", "--storage-driver", "-s"):
+            next(it, None)
+        elif tok.startswith("-"):
+            continue
+        elif tok in ("container", "image", "system"):
+            return next(it, tok)
+        else:
+            return tok
+    return None
+
+
+def _exit_code(e: MoorageError, argv: list[str]) -> int:
+    """Docker: `run`/`create` errors exit 125 (126/127 for the command); others exit 1."""
+    if e.exit_code in (126, 127):
+        return e.exit_code
+    return 125 if command_name(argv) in ("run", "create") else 1

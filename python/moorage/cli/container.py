@@ -1,0 +1,596 @@
+"""Container verbs: run, create, start, ps, stop, kill, restart, pause,
+unpause, rm, logs, wait, exec, inspect, top, rename (and the monitor's
+``container cleanup``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import click
+
+from moorage.cli import State, cli, fail
+from moorage.errors import ContainerNotFound, ImageNotFound, InvalidArgument, MoorageError, NotFound
+from moorage.spec.options import CreateOptions, Resources, RestartPolicy
+
+pass_state = click.make_pass_decorator(State)
+NOSPLIT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
+
+
+@cli.group("container", context_settings={"help_option_names": ["--help"]})
+def container_group() -> None:
+    """Manage containers."""
+
+
+def _read_env_file(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise InvalidArgument(f"open {path}: {e.strerror.lower() if e.strerror else e}") from None
+    out = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.append(line)
+    return out
+
+
+def _size(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    from moorage.cli.formatting import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid argument {text!r} for {flag}: {e}") from None
+
+
+def create_options(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> CreateOptions:
+    """Flags → :class:`CreateOptions` (parsing only; validation is the engine's)."""
+    env: list[str] = []
+    for f in kw["env_file"]:
+        env += _read_env_file(f)
+    env += list(kw["env"])
+    labels: dict[str, str] = {}
+    for f in kw["label_file"]:
+        for line in _read_env_file(f):
+            k, _, v = line.partition("=")
+            labels[k] = v
+    for lab in kw["label"]:
+        k, _, v = lab.partition("=")
+        labels[k] = v
+    res = Resources(
+        memory=_size(kw["memory"], "--memory"),
+        memory_swap=-1 if kw["memory_swap"] == "-1" else _size(kw["memory_swap"], "--memory-swap"),
+        cpu_shares=kw["cpu_shares"],
+        cpuset_cpus=kw["cpuset_cpus"],
+        cpuset_mems=kw["cpuset_mems"],
+        pids_limit=kw["pids_limit"],
+        cpu_period=kw["cpu_period"],
+        cpu_quota=kw["cpu_quota"],
+    )
+    if kw["cpus"] is not None:
+        try:
+            cpus = float(kw["cpus"])
+        except ValueError:
+            raise InvalidArgument(f"invalid argument {kw['cpus']!r} for --cpus: not a number") from None
+        if cpus <= 0:
+            raise InvalidArgument("range of CPUs is from 0.01 to the number of CPUs available")
+        res.cpu_period = 100000
+        res.cpu_quota = int(cpus * 100000)
+    entrypoint = None
+    if kw["entrypoint"] is not None:
+        entrypoint = [kw["entrypoint"]] if kw["entrypoint"] else []
+    return CreateOptions(
+        image=image,
+        command=list(command) if command else None,
+        entrypoint=entrypoint,
+        name=kw["name"],
+        env=env,
+        workdir=kw["workdir"],
+        user=kw["user"],
+        group_add=list(kw["group_add"]),
+        hostname=kw["hostname"],
+        labels=labels,
+        tty=kw["tty"],
+        stdin_open=kw["interactive"],
+        read_only=kw["read_only"],
+        init=kw["init"],
+        network=kw["network"] or "none",
+        restart=RestartPolicy.parse(kw["restart"]) if kw["restart"] else RestartPolicy(),
+        auto_remove=kw.get("rm", False),
+        privileged=kw["privileged"],
+        cap_add=list(kw["cap_add"]),
+        cap_drop=list(kw["cap_drop"]),
+        security_opt=list(kw["security_opt"]),
+        resources=res,
+        ulimits=list(kw["ulimit"]),
+        oom_score_adj=kw["oom_score_adj"],
+        stop_signal=kw["stop_signal"],
+        stop_timeout=kw["stop_timeout"],
+        runtime=kw["runtime"] or "builtin",
+        volumes=list(kw["volume"]),
+        tmpfs=list(kw["tmpfs"]),
+    )
+
+
+def create_flags(f: Any) -> Any:
+    opts = [
+        click.option("--name", help="Assign a name to the container"),
+        click.option("-e", "--env", multiple=True, help="Set environment variables"),
+        click.option("--env-file", multiple=True, help="Read in a file of environment variables"),
+        click.option("-w", "--workdir", help="Working directory inside the container"),
+        click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
+        click.option("-h", "--hostname", help="Container host name"),
+        click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+        click.option("--group-add", multiple=True, help="Add additional groups to join"),
+        click.option("-l", "--label", multiple=True, help="Set meta data on a container"),
+        click.option("--label-file", multiple=True, help="Read in a line delimited file of labels"),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
+        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only"),
+        click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
+        click.option("--network", "--net", help="Connect a container to a network (none, host)"),
+        click.option("--restart", help="Restart policy to apply when a container exits [no]"),
+        click.option("--privileged", is_flag=True, help="Give extended privileges to this container"),
+        click.option("--cap-add", multiple=True, help="Add Linux capabilities"),
+        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
+        click.option("--security-opt", multiple=True, help="Security Options"),
+        click.option("-m", "--memory", help="Memory limit"),
+        click.option("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+        click.option("--cpus", help="Number of CPUs"),
+        click.option("--cpu-shares", "-c", type=int, help="CPU shares (relative weight)"),
+        click.option("--cpu-period", type=int, help="Limit CPU CFS period"),
+        click.option("--cpu-quota", type=int, help="Limit CPU CFS quota"),
+        click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)"),
+        click.option("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)"),
+        click.option("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)"),
+        click.option("--ulimit", multiple=True, help="Ulimit options"),
+        click.option("--oom-score-adj", type=int, help="Tune host's OOM preferences (-1000 to 1000)"),
+        click.option("--stop-signal", help="Signal to stop the container"),
+        click.option("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container"),
+        click.option("--runtime", help="Runtime to use for this container [builtin]"),
+        click.option("-v", "--volume", multiple=True, help="Bind mount a volume"),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
+        click.option("--cidfile", help="Write the container ID to the file"),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _write_cidfile(path: str | None, cid: str) -> None:
+    if path:
+        with open(path, "w") as f:
+            f.write(cid)
+
+
+def _check_cidfile(path: str | None) -> None:
+    if path and os.path.exists(path):
+        raise InvalidArgument(f"Container ID file found, make sure the other container isn't running or delete {path}")
+
+
+def _engine(state: State) -> Any:
+    return state.engine
+
+
+@cli.command(context_settings=NOSPLIT)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@create_flags
+@pass_state
+def create(state: State, image: str, command: tuple[str, ...], **kw: Any) -> None:
+    """Create a new container."""
+    _check_cidfile(kw["cidfile"])
+    opts = create_options(image, command, {**kw, "rm": False})
+    rec = _create(state, opts)
+    _write_cidfile(kw["cidfile"], rec.id)
+    click.echo(rec.id)
+
+
+def _create(state: State, opts: CreateOptions) -> Any:
+    try:
+        return state.engine._mgr.create(opts)
+    except ImageNotFound:
+        click.echo(f"Unable to find image '{opts.image}' locally", err=True)
+        raise
+
+
+@cli.command(context_settings=NOSPLIT)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
+@click.option("--rm", is_flag=True, help="Automatically remove the container when it exits")
+@create_flags
+@pass_state
+def run(state: State, image: str, command: tuple[str, ...], detach: bool, rm: bool, **kw: Any) -> None:
+    """Create and run a new container from an image."""
+    _check_cidfile(kw["cidfile"])
+    opts = create_options(image, command, {**kw, "rm": rm})
+    mgr = state.engine._mgr
+    rec = _create(state, opts)
+    _write_cidfile(kw["cidfile"], rec.id)
+    if detach:
+        try:
+            mgr.start(rec.id)
+        except MoorageError:
+            if rm:
+                mgr.remove(rec.id, force=True)
+            raise
+        click.echo(rec.id)
+        return
+    code = _run_attached(mgr, rec, opts)
+    raise click.exceptions.Exit(code)
+
+
+def _run_attached(mgr: Any, rec: Any, opts: CreateOptions) -> int:
+    import termios
+    import tty as ttymod
+
+    saved = None
+    if opts.tty and opts.stdin_open and sys.stdin.isatty():
+        saved = termios.tcgetattr(sys.stdin.fileno())
+        ttymod.setraw(sys.stdin.fileno())
+    forwarded: dict[int, Any] = {}
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            cur = mgr.get(rec.id)
+            if cur.monitor_pid:
+                os.kill(cur.monitor_pid, signum)
+        except (MoorageError, ProcessLookupError):
+            pass
+
+    try:
+        try:
+            rec, sync = mgr.start(rec.id, attach=True)
+        except MoorageError:
+            if opts.auto_remove:
+                mgr.remove(rec.id, force=True)
+            else:
+                mgr.cleanup(rec.id)
+            raise
+        if not opts.tty:
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+                forwarded[s] = signal.signal(s, forward)
+        code = mgr.wait_attached(rec, sync) if sync is not None else mgr.wait(rec.id)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
+        for s, h in forwarded.items():
+            signal.signal(s, h)
+    if opts.restart.name == "no":
+        mgr._wait_exited(rec.id, 10)
+        mgr.cleanup(rec.id)
+    return code
+
+
+@cli.command(context_settings={"help_option_names": ["--help"]})
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def start(state: State, attach: bool, interactive: bool, containers: tuple[str, ...]) -> None:
+    """Start one or more stopped containers."""
+    mgr = state.engine._mgr
+    if attach or interactive:
+        if len(containers) > 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        rec = mgr.get(containers[0])
+        code = _run_attached(mgr, rec, rec.options)
+        raise click.exceptions.Exit(code)
+    failed = _each(containers, lambda c: mgr.start(c))
+    raise click.exceptions.Exit(1 if failed else 0)
+
+
+def _each(refs: tuple[str, ...], fn: Any, echo: bool = True) -> bool:
+    """Docker's multi-container verbs: report each failure, go on, exit 1 if any failed."""
+    failed = False
+    for ref in refs:
+        try:
+            fn(ref)
+            if echo:
+                click.echo(ref)
+        except MoorageError as e:
+            click.echo(f"Error: {e}", err=True)
+            failed = True
+    return failed
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing the container")
+@click.option("-s", "--signal", "sig", help="Signal to send to the container")
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def stop(state: State, timeout: int | None, sig: str | None, containers: tuple[str, ...]) -> None:
+    """Stop one or more running containers."""
+    mgr = state.engine._mgr
+    raise click.exceptions.Exit(1 if _each(containers, lambda c: mgr.stop(c, timeout)) else 0)
+
+
+@cli.command()
+@click.option("-t", "--time", "timeout", type=int, help="Seconds to wait before killing the container")
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def restart(state: State, timeout: int | None, containers: tuple[str, ...]) -> None:
+    """Restart one or more containers."""
+    mgr = state.engine._mgr
+
+    def one(c: str) -> None:
+        mgr.stop(c, timeout)
+        mgr.start(c)
+
+    raise click.exceptions.Exit(1 if _each(containers, one) else 0)
+
+
+@cli.command()
+@click.option("-s", "--signal", "sig", default="KILL", help="Signal to send to the container [KILL]")
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def kill(state: State, sig: str, containers: tuple[str, ...]) -> None:
+    """Kill one or more running containers."""
+    mgr = state.engine._mgr
+    raise click.exceptions.Exit(1 if _each(containers, lambda c: mgr.kill(c, sig)) else 0)
+
+
+@cli.command()
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def pause(state: State, containers: tuple[str, ...]) -> None:
+    """Pause all processes within one or more containers."""
+    mgr = state.engine._mgr
+    raise click.exceptions.Exit(1 if _each(containers, mgr.pause) else 0)
+
+
+@cli.command()
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def unpause(state: State, containers: tuple[str, ...]) -> None:
+    """Unpause all processes within one or more containers."""
+    mgr = state.engine._mgr
+    raise click.exceptions.Exit(1 if _each(containers, mgr.unpause) else 0)
+
+
+@cli.command()
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL)")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container")
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def rm(state: State, force: bool, volumes: bool, containers: tuple[str, ...]) -> None:
+    """Remove one or more containers."""
+    mgr = state.engine._mgr
+    raise click.exceptions.Exit(1 if _each(containers, lambda c: mgr.remove(c, force, volumes)) else 0)
+
+
+@cli.command()
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def wait(state: State, containers: tuple[str, ...]) -> None:
+    """Block until one or more containers stop, then print their exit codes."""
+    mgr = state.engine._mgr
+    raise click.exceptions.Exit(
+        1 if _each(containers, lambda c: click.echo(mgr.wait(c)), echo=False) else 0
+    )
+
+
+@cli.command()
+@click.option("-f", "--follow", is_flag=True, help="Follow log output")
+@click.option("-n", "--tail", default="all", help="Number of lines to show from the end of the logs [all]")
+@click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
+@click.option("--since", help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
+@click.option("--until", help="Show logs before a timestamp or relative")
+@click.argument("container")
+@pass_state
+def logs(state: State, follow: bool, tail: str, timestamps: bool, since: str | None, until: str | None,
+         container: str) -> None:
+    """Fetch the logs of a container."""
+    from moorage.cli.formatting import parse_duration_or_timestamp
+
+    now = time.time()
+    try:
+        n = None if tail == "all" else int(tail)
+    except ValueError:
+        raise InvalidArgument(f"invalid value for --tail: {tail!r}") from None
+    try:
+        s = parse_duration_or_timestamp(since, now) if since else None
+        u = parse_duration_or_timestamp(until, now) if until else None
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    try:
+        for stream, ts, data in state.engine._mgr.logs(container, follow=follow, tail=n, since=s, until=u):
+            target = err if stream == "stderr" else out
+            if timestamps:
+                target.write(ts.encode() + b" ")
+            target.write(data)
+            if follow:
+                target.flush()
+    except BrokenPipeError:
+        pass
+    out.flush()
+    err.flush()
+
+
+@cli.command("exec", context_settings=NOSPLIT)
+@click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached")
+@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
+@click.option("-d", "--detach", is_flag=True, help="Detached mode: run command in the background")
+@click.option("-e", "--env", multiple=True, help="Set environment variables")
+@click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])")
+@click.option("-w", "--workdir", help="Working directory inside the container")
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_state
+def exec_(state: State, interactive: bool, tty: bool, detach: bool, env: tuple[str, ...], user: str | None,
+          workdir: str | None, container: str, command: tuple[str, ...]) -> None:
+    """Execute a command in a running container."""
+    import subprocess
+
+    code = state.engine._mgr.exec(
+        container, list(command), env=list(env), user=user, workdir=workdir, tty=tty, detach=detach,
+        stdin=None if interactive else subprocess.DEVNULL,
+    )
+    raise click.exceptions.Exit(code)
+
+
+@cli.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "fmt", help="Format output using a Go template or 'json'")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container")
+@pass_state
+def ps(state: State, all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None,
+       last: int, latest: bool) -> None:
+    """List containers."""
+    from moorage.cli import formatting as F
+    from moorage.engine import container_summary
+
+    flt = F.parse_filters(list(filters))
+    now = time.time()
+    recs = state.engine._mgr.list()
+    if latest:
+        last = 1
+    rows = []
+    for rec in recs:
+        if not (all_ or last >= 0) and rec.state not in ("running", "paused", "restarting") and "status" not in flt:
+            continue
+        if flt and not F.match_container(flt, container_summary(rec)):
+            continue
+        rows.append(rec)
+    if last >= 0:
+        rows = rows[:last]
+    if quiet:
+        for rec in rows:
+            click.echo(rec.id if no_trunc else rec.short_id)
+        return
+    from moorage.runtime.inspect import container_inspect
+
+    items = []
+    for rec in rows:
+        attrs = container_inspect(state.engine.ctx, rec)
+        args = [attrs["Path"], *attrs["Args"]]
+        items.append({
+            "ID": rec.id if no_trunc else rec.short_id,
+            "Image": rec.image_name,
+            "Command": F.format_command(args, trunc=not no_trunc),
+            "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(rec.created)),
+            "RunningFor": F.created_since(rec.created, now),
+            "Status": F.status_text(attrs["State"], now),
+            "State": rec.state,
+            "Ports": "",
+            "Names": rec.name,
+            "Labels": ",".join(f"{k}={v}" for k, v in (attrs["Config"]["Labels"] or {}).items()),
+            "Size": "",
+            "Mounts": "",
+            "Networks": rec.options.network,
+        })
+    _print_items(items, fmt, ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"], CONTAINER_HEADERS)
+
+
+CONTAINER_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
+                     "CreatedAt": "CREATED AT", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES",
+                     "State": "STATE", "Labels": "LABELS", "Size": "SIZE", "Mounts": "MOUNTS",
+                     "Networks": "NETWORKS"}
+
+
+def _print_items(items: list[dict[str, Any]], fmt: str | None, default_cols: list[str],
+                 headers: dict[str, str]) -> None:
+    from moorage.cli import formatting as F
+
+    if fmt == "json":
+        for it in items:
+            click.echo(json.dumps(it, separators=(",", ":")))
+        return
+    if fmt and fmt != "table":
+        out = F.render_list(fmt, items, headers)
+        if out:
+            click.echo(out, nl=not out.endswith("\n"))
+        return
+    click.echo(F.tabulate([[str(it[c]) for c in default_cols] for it in items], [headers[c] for c in default_cols]),
+               nl=False)
+
+
+@cli.command()
+@click.option("-f", "--format", "fmt", help="Format output using a Go template")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), help="Return JSON for specified type")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container")
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def inspect(state: State, fmt: str | None, kind: str | None, size: bool, names: tuple[str, ...]) -> None:
+    """Return low-level information on containers or images."""
+    from moorage.cli import formatting as F
+    from moorage.runtime.inspect import container_inspect, image_inspect
+
+    engine = state.engine
+    results: list[Any] = []
+    failed = False
+    for name in names:
+        try:
+            if kind != "image":
+                try:
+                    results.append(container_inspect(engine.ctx, engine._mgr.get(name)))
+                    continue
+                except ContainerNotFound:
+                    if kind == "container":
+                        raise
+            results.append(image_inspect(engine.ctx, engine.ctx.images.get(name)))
+        except NotFound:
+            click.echo(f"Error: No such object: {name}", err=True)
+            failed = True
+    if fmt:
+        for r in results:
+            click.echo(F.render(fmt, r))
+    else:
+        click.echo(json.dumps(results, indent=4))
+    raise click.exceptions.Exit(1 if failed else 0)
+
+
+@cli.command()
+@click.argument("container")
+@click.argument("ps_args", nargs=-1)
+@pass_state
+def top(state: State, container: str, ps_args: tuple[str, ...]) -> None:
+    """Display the running processes of a container."""
+    from moorage.cli import formatting as F
+    from moorage.runtime.procs import ps_row
+
+    rows = [r for r in (ps_row(p) for p in state.engine._mgr.pids(container)) if r]
+    click.echo(F.tabulate(rows, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]), nl=False)
+
+
+@cli.command()
+@click.argument("container")
+@click.argument("new_name")
+@pass_state
+def rename(state: State, container: str, new_name: str) -> None:
+    """Rename a container."""
+    state.engine._mgr.rename(container, new_name)
+
+
+@container_group.command("cleanup", hidden=True)
+@click.argument("container")
+@pass_state
+def cleanup(state: State, container: str) -> None:
+    """(monitor's exit command) release a stopped container's mounts; --rm removes it."""
+    try:
+        state.engine._mgr.cleanup(container)
+    except ContainerNotFound:
+        pass
+
+
+for _name in ("run", "create", "start", "stop", "restart", "kill", "pause", "unpause", "rm", "wait", "logs",
+              "exec", "top", "rename", "inspect"):
+    container_group.add_command(cli.commands[_name], _name)
+container_group.add_command(cli.commands["ps"], "ls")
+container_group.add_command(cli.commands["ps"], "ps")
+container_group.add_command(cli.commands["rm"], "remove")

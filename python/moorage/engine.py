@@ -1,0 +1,318 @@
+"""The Engine: what Python users call, and what the CLI is a client of.
+
+Shaped after docker-py's high-level API::
+
+    import moorage
+    engine = moorage.Engine(root="/tmp/r", runroot="/tmp/rr")
+    engine.images.import_("rootfs.tar", repository="busybox", tag="latest")
+    out = engine.containers.run("busybox", ["echo", "hi"], remove=True)
+    c = engine.containers.run("busybox", ["sleep", "60"], detach=True)
+    c.stop(); c.remove()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator
+
+from moorage.errors import ContainerNotFound, InvalidArgument, MoorageError
+from moorage.image.store import Image, ImageStore
+from moorage.plugin.manager import Plugins, build_plugin_manager
+from moorage.runtime.containers import ContainerManager, ContainerRecord
+from moorage.runtime.store import Store
+from moorage.spec.options import CreateOptions, Resources, RestartPolicy
+
+DEFAULT_ROOT = "/var/lib/moorage"
+DEFAULT_RUNROOT = "/run/moorage"
+
+
+class Context:
+    """Shared state of one Engine: paths, database, plugins, drivers."""
+
+    def __init__(self, root: str | os.PathLike[str] | None, runroot: str | os.PathLike[str] | None,
+                 storage_driver: str | None) -> None:
+        self.root = Path(root or os.environ.get("MOORAGE_ROOT") or DEFAULT_ROOT).absolute()
+        self.runroot = Path(runroot or os.environ.get("MOORAGE_RUNROOT") or DEFAULT_RUNROOT).absolute()
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.runroot.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.db = Store(self.root / "moorage.db")
+        self.images = ImageStore(self.root, self.db)
+        self._drivers: dict[str, Any] = {}
+        self.storage_driver = storage_driver or os.environ.get("MOORAGE_STORAGE_DRIVER") or "overlay"
+        self._runtime_binary: str | None = None
+
+    @cached_property
+    def plugins(self) -> Plugins:
+        return Plugins(build_plugin_manager())
+
+    def driver(self, name: str) -> Any:
+        if name not in self._drivers:
+            cls = self.plugins.storage.get(name)
+            self._drivers[name] = cls(self.root / "storage" / name)
+        return self._drivers[name]
+
+    def runtime_binary(self) -> str:
+        if self._runtime_binary is None:
+            from moorage.runtime.oci import builtin_binary
+
+            self._runtime_binary = builtin_binary(str(self.runroot))
+        return self._runtime_binary
+
+
+class Container:
+    """A container handle (docker-py's ``Container``)."""
+
+    def __init__(self, engine: "Engine", record: ContainerRecord) -> None:
+        self._engine = engine
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<Container: {self.short_id}>"
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def short_id(self) -> str:
+        return self._record.short_id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def status(self) -> str:
+        return self._record.state
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        from moorage.runtime.inspect import container_inspect
+
+        return container_inspect(self._engine.ctx, self._record)
+
+    def reload(self) -> None:
+        self._record = self._engine._mgr.get(self.id)
+
+    def start(self) -> None:
+        self._engine._mgr.start(self.id)
+        self.reload()
+
+    def stop(self, timeout: int | None = None) -> None:
+        self._engine._mgr.stop(self.id, timeout)
+        self.reload()
+
+    def kill(self, signal: str | int = "KILL") -> None:
+        self._engine._mgr.kill(self.id, signal)
+        self.reload()
+
+    def restart(self, timeout: int | None = None) -> None:
+        self._engine._mgr.stop(self.id, timeout)
+        self._engine._mgr.start(self.id)
+        self.reload()
+
+    def pause(self) -> None:
+        self._engine._mgr.pause(self.id)
+        self.reload()
+
+    def unpause(self) -> None:
+        self._engine._mgr.unpause(self.id)
+        self.reload()
+
+    def rename(self, name: str) -> None:
+        self._engine._mgr.rename(self.id, name)
+        self.reload()
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        code = self._engine._mgr.wait(self.id, timeout)
+        self.reload()
+        return {"StatusCode": code, "Error": {"Message": self._record.error} if self._record.error else None}
+
+    def logs(self, stdout: bool = True, stderr: bool = True, timestamps: bool = False,
+             tail: int | str = "all", since: float | None = None, stream: bool = False,
+             follow: bool = False) -> bytes | Iterator[bytes]:
+        n = None if tail == "all" else int(tail)
+        it = self._engine._mgr.logs(self.id, follow=follow or stream and follow, tail=n, since=since,
+                                    stdout=stdout, stderr=stderr)
+        chunks = ((f"{t} ".encode() if timestamps else b"") + data for _, t, data in it)
+        return chunks if stream else b"".join(chunks)
+
+    def exec_run(self, cmd: str | list[str], environment: list[str] | dict[str, str] | None = None,
+                 user: str = "", workdir: str | None = None, detach: bool = False) -> tuple[int, bytes]:
+        import subprocess
+
+        args = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        env = [f"{k}={v}" for k, v in environment.items()] if isinstance(environment, dict) else environment
+        r = self._engine._mgr.exec(self.id, args, env=env, user=user or None, workdir=workdir, detach=detach,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if not detach else subprocess.DEVNULL,
+                                   stderr=subprocess.STDOUT if not detach else subprocess.DEVNULL)
+        return r, b""
+
+    def top(self) -> dict[str, Any]:
+        from moorage.runtime.procs import ps_row
+
+        rows = [r for r in (ps_row(p) for p in self._engine._mgr.pids(self.id)) if r]
+        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}
+
+    def remove(self, force: bool = False, v: bool = False) -> None:
+        self._engine._mgr.remove(self.id, force=force, volumes=v)
+
+
+class ContainerCollection:
+    def __init__(self, engine: "Engine") -> None:
+        self._engine = engine
+
+    def create(self, image: str, command: str | list[str] | None = None, **kwargs: Any) -> Container:
+        opts = options_from_kwargs(image, command, kwargs)
+        return Container(self._engine, self._engine._mgr.create(opts))
+
+    def run(self, image: str, command: str | list[str] | None = None, *, detach: bool = False,
+            remove: bool = False, stdout: bool = True, stderr: bool = False, **kwargs: Any) -> Any:
+        """Like docker-py: detached → the Container; else the container's output (bytes).
+
+        A non-zero exit raises :class:`moorage.errors.ContainerError`."""
+        from moorage.errors import ContainerError
+
+        kwargs["auto_remove"] = kwargs.pop("auto_remove", False) or (remove and detach)
+        c = self.create(image, command, **kwargs)
+        self._engine._mgr.start(c.id)
+        c.reload()
+        if detach:
+            return c
+        code = self._engine._mgr.wait(c.id)
+        out = c.logs(stdout=stdout, stderr=stderr)
+        assert isinstance(out, bytes)
+        if remove:
+            c.remove(force=True)
+        if code != 0:
+            err = c.logs(stdout=False, stderr=True) if not remove else b""
+            raise ContainerError(c.id, code, command, image, err)
+        return out
+
+    def get(self, container_id: str) -> Container:
+        return Container(self._engine, self._engine._mgr.get(container_id))
+
+    def list(self, all: bool = False, filters: dict[str, Any] | None = None, limit: int = -1) -> list[Container]:
+        from moorage.cli.formatting import match_container
+
+        out = []
+        norm = {k: v if isinstance(v, list) else [str(v)] for k, v in (filters or {}).items()}
+        for rec in self._engine._mgr.list():
+            if not all and rec.state not in ("running", "paused", "restarting") and "status" not in norm:
+                continue
+            if norm and not match_container(norm, container_summary(rec)):
+                continue
+            out.append(Container(self._engine, rec))
+        return out[:limit] if limit >= 0 else out
+
+
+class ImageCollection:
+    def __init__(self, engine: "Engine") -> None:
+        self._engine = engine
+
+    def import_(self, source: str | os.PathLike[str], repository: str | None = None, tag: str | None = None,
+                changes: list[str] | None = None, message: str = "") -> Image:
+        """``docker import``: a rootfs tarball (path, or ``-`` for stdin) → a one-layer image."""
+        from moorage.image.importer import import_image
+
+        ref = None
+        if repository:
+            ref = f"{repository}:{tag}" if tag else repository
+        return import_image(self._engine.ctx, str(source), ref, changes or [], message)
+
+    def get(self, name: str) -> Image:
+        return self._engine.ctx.images.get(name)
+
+    def list(self) -> list[Image]:
+        return self._engine.ctx.images.list()
+
+    def tag(self, image: str, repository: str, tag: str | None = None) -> None:
+        img = self.get(image)
+        self._engine.ctx.images.tag(img.id, f"{repository}:{tag}" if tag else repository)
+
+    def remove(self, image: str, force: bool = False) -> list[tuple[str, str]]:
+        return self._engine.ctx.images.remove(image, force, self._engine.ctx.driver)
+
+
+class Engine:
+    """An in-process moorage engine over one root and runroot."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None,
+                 runroot: str | os.PathLike[str] | None = None,
+                 storage_driver: str | None = None) -> None:
+        self.ctx = Context(root, runroot, storage_driver)
+        self._mgr = ContainerManager(self.ctx)
+        self.containers = ContainerCollection(self)
+        self.images = ImageCollection(self)
+
+    def info(self) -> dict[str, Any]:
+        from moorage.runtime.inspect import system_info
+
+        return system_info(self.ctx)
+
+
+def options_from_kwargs(image: str, command: str | list[str] | None, kw: dict[str, Any]) -> CreateOptions:
+    """docker-py keyword names → :class:`CreateOptions`."""
+    import shlex
+
+    env = kw.pop("environment", None) or []
+    if isinstance(env, dict):
+        env = [f"{k}={v}" for k, v in env.items()]
+    cmd = shlex.split(command) if isinstance(command, str) else command
+    ep = kw.pop("entrypoint", None)
+    if isinstance(ep, str):
+        ep = shlex.split(ep)
+    restart = kw.pop("restart_policy", None)
+    rp = RestartPolicy(restart.get("Name", "no"), int(restart.get("MaximumRetryCount", 0))) if restart else RestartPolicy()
+    res = Resources(
+        memory=_size(kw.pop("mem_limit", None)),
+        cpu_shares=kw.pop("cpu_shares", None),
+        pids_limit=kw.pop("pids_limit", None),
+        cpuset_cpus=kw.pop("cpuset_cpus", None),
+    )
+    if "nano_cpus" in kw:
+        n = kw.pop("nano_cpus")
+        res.cpu_period, res.cpu_quota = 100000, int(n / 1e9 * 100000)
+    mapping = {"working_dir": "workdir", "network_mode": "network", "stdin_open": "stdin_open",
+               "read_only": "read_only", "labels": "labels", "hostname": "hostname", "user": "user",
+               "name": "name", "tty": "tty", "init": "init", "privileged": "privileged",
+               "cap_add": "cap_add", "cap_drop": "cap_drop", "security_opt": "security_opt",
+               "auto_remove": "auto_remove", "runtime": "runtime", "stop_signal": "stop_signal",
+               "group_add": "group_add", "oom_score_adj": "oom_score_adj"}
+    fields: dict[str, Any] = {}
+    for k in list(kw):
+        if k in mapping:
+            v = kw.pop(k)
+            if v is not None:
+                fields[mapping[k]] = v
+    if kw:
+        raise InvalidArgument(f"unsupported container options: {', '.join(sorted(kw))}")
+    if isinstance(fields.get("labels"), list):
+        fields["labels"] = {k: "" for k in fields["labels"]}
+    return CreateOptions(image=image, command=cmd, entrypoint=ep, env=list(env), restart=rp, resources=res, **fields)
+
+
+def _size(v: Any) -> int | None:
+    if v is None or isinstance(v, int):
+        return v
+    from moorage.cli.formatting import parse_size
+
+    return parse_size(str(v))
+
+
+def container_summary(rec: ContainerRecord) -> dict[str, Any]:
+    """The dict shape the filter matcher and ``ps`` use."""
+    return {
+        "Id": rec.id,
+        "Names": [rec.name],
+        "Image": rec.image_name,
+        "ImageID": rec.image_id,
+        "Labels": rec.config.get("Labels") or {},
+        "State": rec.state,
+        "ExitCode": rec.exit_code,
+    }

@@ -1,0 +1,1 @@
+"""Images: the OCI content store, references, import."""

@@ -1,0 +1,1 @@
+"""Container lifecycle over SQLite state; drives the monitor and the OCI runtime."""

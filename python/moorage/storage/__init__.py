@@ -1,0 +1,1 @@
+"""Storage drivers: layers on disk and container root filesystems."""
