@@ -3,10 +3,30 @@
 //! only hugetlb) — detected per controller, not per host.
 //!
 //! Interface used by the runtime (`container.rs`, `exec.rs`) and the monitor.
-//! The implementation is filled in by the cgroup work; the signatures are the
-//! contract.
+//!
+//! `create_manager` reads the mount table and returns, per the controllers
+//! moorage manages (see `layout::MANAGED`):
+//! - the [`Disabled`] manager when `cgroups_path` is empty (no cgroupsPath);
+//! - a [`v1::Manager`] when every managed controller is on a v1 hierarchy
+//!   (this VM: the cgroup2 mount holds only hugetlb, which is not managed);
+//! - a [`v2::Manager`] on a pure unified host;
+//! - a [`Hybrid`] of both when some managed controllers are only on cgroup2.
+//!
+//! Not handled: systemd-style paths (`slice:prefix:name`), hugetlb, blkio/io,
+//! rdma, network classes; v2 device rules (see `v2`).
 
-use std::path::PathBuf;
+mod common;
+mod disabled;
+mod hybrid;
+pub mod layout;
+pub mod v1;
+pub mod v2;
+
+pub use disabled::Disabled;
+pub use hybrid::Hybrid;
+pub use layout::Layout;
+
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
@@ -19,6 +39,21 @@ pub enum CgroupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cgroup write {value:?} to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cgroup {path}: cannot parse {value:?}")]
+    Parse { path: PathBuf, value: String },
+    #[error("cgroup {path}: timed out waiting for {what}")]
+    Timeout { what: &'static str, path: PathBuf },
+    #[error("invalid cgroupsPath {0:?} (must name a cgroup below the root, without ..)")]
+    InvalidPath(String),
+    #[error("cgroup: unsupported: {0}")]
+    Unsupported(String),
     #[error("cgroup: {0}")]
     Other(String),
 }
@@ -56,7 +91,35 @@ pub trait Manager {
 
 /// Pick the manager for this host, rooted at `/sys/fs/cgroup`.
 /// `cgroups_path` is the OCI `linux.cgroupsPath` (e.g. `/moorage/<id>`).
+/// An empty `cgroups_path` gives the [`Disabled`] manager.
 pub fn create_manager(cgroups_path: &str) -> Result<Box<dyn Manager>> {
-    let _ = cgroups_path;
-    Err(CgroupError::Other("not implemented yet".into()))
+    if cgroups_path.is_empty() {
+        return Ok(Box::new(Disabled));
+    }
+    manager_for_layout(&Layout::detect()?, cgroups_path)
+}
+
+/// Like [`create_manager`] but detects the layout from the directory tree
+/// at `root` instead of the mount table (see [`Layout::detect_at`]), so a
+/// temp dir laid out like cgroupfs can stand in for `/sys/fs/cgroup`.
+pub fn create_manager_at(root: &Path, cgroups_path: &str) -> Result<Box<dyn Manager>> {
+    if cgroups_path.is_empty() {
+        return Ok(Box::new(Disabled));
+    }
+    manager_for_layout(&Layout::detect_at(root)?, cgroups_path)
+}
+
+/// Pick the manager for a detected layout (see the module doc).
+pub fn manager_for_layout(layout: &Layout, cgroups_path: &str) -> Result<Box<dyn Manager>> {
+    let v2_only = layout.v2_controllers();
+    match (&layout.unified, layout.v1.is_empty()) {
+        (None, true) => Err(CgroupError::Unsupported("no cgroup hierarchy is mounted".into())),
+        (Some(root), true) => Ok(Box::new(v2::Manager::with_controllers(root, cgroups_path, v2_only)?)),
+        (Some(root), false) if !v2_only.is_empty() => Ok(Box::new(Hybrid::new(
+            v1::Manager::new(&layout.v1, cgroups_path)?,
+            v2::Manager::with_controllers(root, cgroups_path, v2_only)?,
+            layout.v1.contains_key("freezer"),
+        ))),
+        _ => Ok(Box::new(v1::Manager::new(&layout.v1, cgroups_path)?)),
+    }
 }

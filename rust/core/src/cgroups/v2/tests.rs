@@ -1,0 +1,145 @@
+//! v2 against a temp-dir tree laid out like cgroupfs (STYLE habit 19).
+//! Interface files are created up front because mkdir on a real cgroupfs
+//! creates them, while on tmpfs it does not.
+
+use std::fs;
+use std::path::Path;
+
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+};
+
+use super::*;
+use crate::cgroups::create_manager_at;
+
+const LEAF_FILES: &[&str] = &[
+    "cgroup.procs", "cgroup.controllers", "cgroup.subtree_control", "cgroup.freeze",
+    "cgroup.events", "memory.max", "memory.swap.max", "memory.low", "memory.current",
+    "memory.events", "cpu.weight", "cpu.max", "cpu.stat", "cpuset.cpus", "cpuset.mems",
+    "pids.max", "pids.current",
+];
+
+fn fake_tree() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma\n").unwrap();
+    fs::write(root.join("cgroup.subtree_control"), "").unwrap();
+    fs::create_dir_all(root.join("moorage/c1")).unwrap();
+    fs::write(root.join("moorage/cgroup.controllers"), "cpuset cpu memory pids\n").unwrap();
+    fs::write(root.join("moorage/cgroup.subtree_control"), "").unwrap();
+    for f in LEAF_FILES {
+        fs::write(root.join("moorage/c1").join(f), "").unwrap();
+    }
+    d
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn weight_conversion_matches_runc() {
+    assert_eq!(shares_to_weight(2), 1);
+    assert_eq!(shares_to_weight(1024), 39);
+    assert_eq!(shares_to_weight(262_144), 10_000);
+    assert_eq!(shares_to_weight(0), 1);
+}
+
+#[test]
+fn cpu_max_and_swap_conversion() {
+    assert_eq!(cpu::max_line(Some(50_000), None).as_deref(), Some("50000 100000"));
+    assert_eq!(cpu::max_line(Some(-1), Some(20_000)).as_deref(), Some("max 20000"));
+    assert_eq!(cpu::max_line(None, None), None);
+    assert_eq!(memory::swap_max(Some(100), 300).unwrap().as_deref(), Some("200"));
+    assert_eq!(memory::swap_max(Some(100), -1).unwrap().as_deref(), Some("max"));
+    assert_eq!(memory::swap_max(Some(100), 0).unwrap(), None);
+    assert!(memory::swap_max(Some(100), 50).is_err());
+    assert!(memory::swap_max(None, 50).is_err());
+}
+
+#[test]
+fn apply_set_stats_destroy() {
+    let d = fake_tree();
+    let root = d.path();
+    let m = create_manager_at(root, "/moorage/c1").unwrap();
+    let leaf = root.join("moorage/c1");
+    assert_eq!(m.paths(), vec![leaf.clone()]);
+
+    m.apply(4242).unwrap();
+    assert_eq!(read(&leaf.join("cgroup.procs")), "4242");
+    // io/hugetlb/rdma are not managed; memory etc. enabled at every level above the leaf.
+    assert_eq!(read(&root.join("cgroup.subtree_control")), "+cpu +cpuset +memory +pids");
+    assert_eq!(read(&root.join("moorage/cgroup.subtree_control")), "+cpu +cpuset +memory +pids");
+    assert_eq!(read(&leaf.join("cgroup.subtree_control")), "");
+
+    let res = LinuxResourcesBuilder::default()
+        .memory(LinuxMemoryBuilder::default().limit(1 << 20).swap(3 << 20).reservation(1 << 19).build().unwrap())
+        .cpu(LinuxCpuBuilder::default().shares(512u64).quota(50_000).period(100_000u64).cpus("0").mems("0").build().unwrap())
+        .pids(LinuxPidsBuilder::default().limit(64).build().unwrap())
+        .build()
+        .unwrap();
+    m.set(&res).unwrap();
+    assert_eq!(read(&leaf.join("memory.max")), "1048576");
+    assert_eq!(read(&leaf.join("memory.swap.max")), "2097152");
+    assert_eq!(read(&leaf.join("memory.low")), "524288");
+    assert_eq!(read(&leaf.join("cpu.weight")), "20");
+    assert_eq!(read(&leaf.join("cpu.max")), "50000 100000");
+    assert_eq!(read(&leaf.join("cpuset.cpus")), "0");
+    assert_eq!(read(&leaf.join("pids.max")), "64");
+
+    fs::write(leaf.join("memory.current"), "4096\n").unwrap();
+    fs::write(leaf.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n").unwrap();
+    fs::write(leaf.join("pids.current"), "3\n").unwrap();
+    fs::write(leaf.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
+    fs::write(leaf.join("cgroup.procs"), "1\n22\n").unwrap();
+    let s = m.stats().unwrap();
+    assert_eq!(s.memory_usage, Some(4096));
+    assert_eq!(s.memory_limit, Some(1 << 20));
+    assert_eq!(s.oom_kills, 2);
+    assert_eq!(s.pids_current, Some(3));
+    assert_eq!(s.cpu_usage_ns, Some(1_500_000));
+    assert_eq!(m.pids().unwrap(), vec![1, 22]);
+
+    // The fake tree cannot delete interface files on rmdir; empty it first.
+    for f in LEAF_FILES {
+        fs::remove_file(leaf.join(f)).unwrap();
+    }
+    m.destroy().unwrap();
+    assert!(!leaf.exists());
+    m.destroy().unwrap(); // already gone is fine
+}
+
+#[test]
+fn freeze_waits_for_events() {
+    let d = fake_tree();
+    let m = Manager::new(d.path(), "/moorage/c1").unwrap();
+    let leaf = d.path().join("moorage/c1");
+    fs::write(leaf.join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
+    m.freeze().unwrap();
+    assert_eq!(read(&leaf.join("cgroup.freeze")), "1");
+    fs::write(leaf.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+    m.thaw().unwrap();
+    assert_eq!(read(&leaf.join("cgroup.freeze")), "0");
+}
+
+#[test]
+fn freeze_times_out_and_thaws_back() {
+    let d = fake_tree();
+    let m = Manager::new(d.path(), "/moorage/c1").unwrap();
+    let leaf = d.path().join("moorage/c1");
+    fs::write(leaf.join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+    let err = m.freeze().unwrap_err();
+    assert!(matches!(err, CgroupError::Timeout { .. }), "{err}");
+    assert_eq!(read(&leaf.join("cgroup.freeze")), "0");
+}
+
+#[test]
+fn missing_controller_is_an_error() {
+    let d = fake_tree();
+    let m = Manager::with_controllers(d.path(), "/moorage/c1", vec!["cpu".into()]).unwrap();
+    let res = LinuxResourcesBuilder::default()
+        .pids(LinuxPidsBuilder::default().limit(5).build().unwrap())
+        .build()
+        .unwrap();
+    assert!(matches!(m.set(&res), Err(CgroupError::Unsupported(_))));
+}
