@@ -1,0 +1,183 @@
+"""Detached containers: the monitor, logs, stop/kill/restart, pause, exec, rm, and truthful state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def wait_for(pred, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def state(cli, cid: str) -> dict:  # type: ignore[no-untyped-def]
+    return json.loads(cli.ok("inspect", "-f", "{{json .State}}", cid))
+
+
+def test_detached_logs_and_wait(cli) -> None:
+    cid = cli.ok("run", "-d", "busybox", "sh", "-c", "echo one; echo two >&2; echo three").strip()
+    assert len(cid) == 64
+    assert cli.ok("wait", cid).strip() == "0"
+    r = cli("logs", cid)
+    assert r.out == "one\nthree\n" and r.err == "two\n"
+    assert cli.ok("logs", "--tail", "1", cid) == "three\n"
+    ts = cli.ok("logs", "-t", cid).splitlines()[0]
+    assert ts.endswith(" one") and ts[:4].isdigit() and "T" in ts
+    st = state(cli, cid)
+    assert st["Status"] == "exited" and st["ExitCode"] == 0 and st["Pid"] == 0
+    cli.ok("rm", cid)
+
+
+def test_monitor_keeps_running_after_cli_exits(cli) -> None:
+    cid = cli.ok("run", "-d", "--name", "sleeper", "busybox", "sleep", "300").strip()
+    st = state(cli, cid)
+    assert st["Running"] and st["Pid"] > 0
+    assert os.path.exists(f"/proc/{st['Pid']}")
+    ps = cli.ok("ps")
+    assert "sleeper" in ps and "Up " in ps and ps.startswith("CONTAINER ID")
+    assert cli.ok("ps", "-q") == cid[:12] + "\n"
+    assert cli.ok("ps", "-q", "--no-trunc") == cid + "\n"
+    assert cli.ok("ps", "--format", "{{.Names}} {{.State}}") == "sleeper running\n"
+    t0 = time.monotonic()
+    cli.ok("stop", "-t", "1", "sleeper")  # sleep ignores nothing: TERM kills it at once
+    assert time.monotonic() - t0 < 5
+    st = state(cli, cid)
+    assert st["Status"] == "exited" and st["ExitCode"] == 143
+    cli.ok("rm", "sleeper")
+
+
+def test_stop_escalates_to_kill(cli) -> None:
+    cid = cli.ok("run", "-d", "busybox", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done").strip()
+    time.sleep(0.2)
+    cli.ok("stop", "-t", "1", cid)
+    assert state(cli, cid)["ExitCode"] == 137
+    cli.ok("rm", cid)
+
+
+def test_kill_signal_and_restart(cli) -> None:
+    cid = cli.ok("run", "-d", "busybox", "sleep", "300").strip()
+    cli.ok("kill", "-s", "USR1", cid)
+    assert cli.ok("wait", cid).strip() == str(128 + signal.SIGUSR1)
+    cli.ok("restart", cid)
+    assert state(cli, cid)["Running"]
+    cli.ok("kill", cid)
+    assert cli.ok("wait", cid).strip() == "137"
+    cli.ok("rm", cid)
+
+
+def test_restart_on_failure_three_times(cli) -> None:
+    cid = cli.ok("run", "-d", "--restart", "on-failure:3", "busybox", "sh", "-c", "echo run; exit 3").strip()
+    wait_for(lambda: state(cli, cid)["Status"] == "exited" and json.loads(
+        cli.ok("inspect", "-f", "{{json .RestartCount}}", cid)) == 3, timeout=30, what="three restarts")
+    assert cli.ok("logs", cid) == "run\n" * 4
+    assert state(cli, cid)["ExitCode"] == 3
+    cli.ok("rm", cid)
+
+
+def test_restart_always_survives_kill_of_process_but_not_stop(cli) -> None:
+    cid = cli.ok("run", "-d", "--restart", "always", "busybox", "sleep", "300").strip()
+    pid = state(cli, cid)["Pid"]
+    os.kill(pid, signal.SIGKILL)  # the container's process dies on its own: restart
+    wait_for(lambda: state(cli, cid)["Running"] and state(cli, cid)["Pid"] not in (0, pid), what="restart")
+    cli.ok("stop", "-t", "1", cid)  # a user stop: no restart
+    time.sleep(0.5)
+    assert state(cli, cid)["Status"] == "exited"
+    cli.ok("rm", cid)
+
+
+def test_kill_9_of_monitor_keeps_state_truthful(cli, roots) -> None:
+    cid = cli.ok("run", "-d", "busybox", "sleep", "300").strip()
+    st = state(cli, cid)
+    mon = int((roots.runroot / "containers" / cid / "monitor.pid").read_text())
+    os.kill(mon, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{mon}") or
+             Path(f"/proc/{mon}/stat").read_text().split(")")[1].split()[0] == "Z", what="monitor death")
+    st2 = state(cli, cid)
+    assert st2["Running"] and st2["Pid"] == st["Pid"]  # the container itself still runs
+    os.kill(st["Pid"], signal.SIGKILL)
+    wait_for(lambda: state(cli, cid)["Status"] == "exited", what="exited state")
+    st3 = state(cli, cid)
+    assert not st3["Running"] and st3["Error"]
+    cli.ok("rm", cid)
+
+
+def test_pause_unpause(cli) -> None:
+    cid = cli.ok("run", "-d", "busybox", "sleep", "300").strip()
+    cli.ok("pause", cid)
+    st = state(cli, cid)
+    assert st["Status"] == "paused" and st["Paused"]
+    stat = Path(f"/proc/{st['Pid']}/stat").read_text().split(")")[1].split()[0]
+    assert stat in ("D", "S", "T")
+    assert cli("rm", cid).code == 1
+    cli.ok("unpause", cid)
+    assert state(cli, cid)["Status"] == "running"
+    cli.ok("rm", "-f", cid)
+
+
+def test_exec(cli) -> None:
+    cid = cli.ok("run", "-d", "-e", "FOO=bar", "busybox", "sleep", "300").strip()
+    out = cli.ok("exec", cid, "sh", "-c", "echo $FOO $$; hostname; cat /proc/1/cmdline | tr '\\0' ' '")
+    lines = out.splitlines()
+    assert lines[0].startswith("bar ") and lines[0] != "bar 1"
+    assert lines[1] == cid[:12]
+    assert lines[2].strip() == "sleep 300"
+    assert cli.ok("exec", "-e", "FOO=baz", "-w", "/tmp", "-u", "1000", cid, "sh", "-c", "echo $FOO; pwd; id -u") == "baz\n/tmp\n1000\n"
+    assert cli("exec", cid, "sh", "-c", "exit 7").code == 7
+    assert cli("exec", cid, "/nope").code == 127
+    assert cli.ok("exec", "-i", cid, "cat", input="piped\n") == "piped\n"
+    cli.ok("exec", "-d", cid, "sh", "-c", "echo bg > /tmp/bg")
+    wait_for(lambda: cli("exec", cid, "cat", "/tmp/bg").out == "bg\n", what="detached exec")
+    cli.ok("rm", "-f", cid)
+
+
+def test_top_and_rename(cli) -> None:
+    cid = cli.ok("run", "-d", "--name", "first", "busybox", "sleep", "300").strip()
+    top = cli.ok("top", "first").splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"] and "sleep 300" in top[1]
+    cli.ok("rename", "first", "second")
+    assert cli.ok("inspect", "-f", "{{.Name}}", cid).strip() == "/second"
+    assert cli("inspect", "first").code == 1
+    cli.ok("rm", "-f", "second")
+
+
+def test_rm_force_leaves_nothing(cli, roots) -> None:
+    cid = cli.ok("run", "-d", "--memory", "32m", "busybox", "sleep", "300").strip()
+    st = state(cli, cid)
+    cli.ok("rm", "-f", cid)
+    assert not os.path.exists(f"/proc/{st['Pid']}")
+    assert not any(cid in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/moorage/{cid}"))
+    assert not (roots.root / "containers" / cid).exists()
+    assert not (roots.runroot / "containers" / cid).exists()
+    assert cli("inspect", cid).code == 1
+
+
+def test_not_found_errors_exit_1(cli) -> None:
+    for verb in (["start"], ["stop"], ["rm"], ["logs"], ["inspect"], ["kill"], ["wait"], ["pause"]):
+        r = cli(*verb, "nosuch")
+        assert r.code == 1, (verb, r.err)
+        assert "nosuch" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_rm_running_refused(cli) -> None:
+    cid = cli.ok("run", "-d", "busybox", "sleep", "300").strip()
+    r = cli("rm", cid)
+    assert r.code == 1 and "running" in r.err
+    cli.ok("rm", "-f", cid)
+
+
+def test_network_none_and_host(cli) -> None:
+    out = cli.ok("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+    assert out.split() == ["lo"]
+    host_ifaces = sorted(os.listdir("/sys/class/net"))
+    out = cli.ok("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
+    assert sorted(out.split()) == host_ifaces

@@ -1,0 +1,27 @@
+"""Flag parsing into CreateOptions, without running anything."""
+
+import pytest
+
+from moorage.cli import command_name
+from moorage.errors import InvalidArgument
+from moorage.spec.options import RestartPolicy
+
+
+def test_command_name() -> None:
+    assert command_name(["--root", "/x", "run", "busybox"]) == "run"
+    assert command_name(["container", "create", "x"]) == "create"
+    assert command_name(["-s", "vfs", "ps"]) == "ps"
+
+
+@pytest.mark.parametrize("text, name, n", [("no", "no", 0), ("always", "always", 0), ("on-failure:3", "on-failure", 3),
+                                           ("unless-stopped", "unless-stopped", 0), ("on-failure", "on-failure", 0)])
+def test_restart_policy(text: str, name: str, n: int) -> None:
+    p = RestartPolicy.parse(text)
+    assert (p.name, p.maximum_retry_count) == (name, n)
+    assert str(p) == text
+
+
+@pytest.mark.parametrize("text", ["sometimes", "always:3", "on-failure:x", "on-failure:-1"])
+def test_bad_restart_policy(text: str) -> None:
+    with pytest.raises(InvalidArgument):
+        RestartPolicy.parse(text)
