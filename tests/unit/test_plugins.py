@@ -1,0 +1,74 @@
+"""Meta-tests of the plugin API: every hook is documented and exercised."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pluggy
+import pytest
+
+from moorage.plugin import hookspecs
+from moorage.plugin.manager import Plugins, Registry, build_plugin_manager
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("moorage_")]
+
+
+def test_there_are_five_plugin_points() -> None:
+    assert sorted(HOOKS) == sorted(Plugins.KINDS.values())
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_hook_documented_with_exact_signature(hook: str) -> None:
+    sig = inspect.signature(getattr(hookspecs, hook))
+    params = ", ".join(sig.parameters)
+    assert f"`{hook}({params})`" in README, f"README must document {hook}({params})"
+    assert getattr(hookspecs, hook).__doc__
+
+
+def test_builtins_are_registered() -> None:
+    p = Plugins(build_plugin_manager(load_entrypoints=False))
+    assert {"overlay", "vfs"} <= set(p.storage.names())
+    assert {"none", "host"} <= set(p.network.names())
+    assert {"default", "unconfined", "privileged"} <= set(p.security.names())
+    assert {"none", "builtin"} <= set(p.init.names())
+    assert "builtin" in p.runtime.names()
+
+
+def test_third_party_plugin_overrides_and_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    class MyNet:
+        name = "none"
+
+    class Plugin:
+        @pluggy.HookimplMarker("moorage")
+        def moorage_register_network_modes(self, register: Registry) -> None:  # type: ignore[type-arg]
+            register.add(MyNet)
+
+    pm = build_plugin_manager(load_entrypoints=False)
+    pm.register(Plugin(), name="mine")
+    assert Plugins(pm).network.get("none") is MyNet
+    monkeypatch.setenv("MOORAGE_DISABLE_PLUGINS", "moorage.network.builtin")
+    p = Plugins(build_plugin_manager(load_entrypoints=False))
+    assert "host" not in p.network
+
+
+def test_registry_rejects_nameless_and_reports_unknown() -> None:
+    from moorage.errors import InvalidArgument
+
+    r: Registry = Registry("thing")  # type: ignore[type-arg]
+    with pytest.raises(TypeError):
+        r.add(type("X", (), {}))
+    with pytest.raises(InvalidArgument, match="unknown thing 'nope'"):
+        r.get("nope")
+
+
+def test_unknown_hook_in_plugin_fails_loudly() -> None:
+    class Bad:
+        @pluggy.HookimplMarker("moorage")
+        def moorage_register_everything(self, register: object) -> None: ...
+
+    pm = build_plugin_manager(load_entrypoints=False)
+    pm.register(Bad(), name="bad")
+    with pytest.raises(pluggy.PluginValidationError):
+        pm.check_pending()
