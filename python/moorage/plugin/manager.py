@@ -25,7 +25,11 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
 
 
 class Registry(Generic[T]):
-    """The object a ``moorage_register_*`` hook receives: classes by ``name``."""
+    """The object a ``moorage_register_*`` hook receives: classes by ``name``.
+
+    pluggy calls the most recently registered plugin first, so the first
+    class added under a name is kept: a plugin loaded after the built-ins
+    (every entry-point plugin) replaces a built-in of the same name."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -35,7 +39,7 @@ class Registry(Generic[T]):
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"{self.kind} plugin class {cls!r} has no string 'name'")
-        self._classes[name] = cls
+        self._classes.setdefault(name, cls)
 
     def get(self, name: str) -> type[T]:
         try:
