@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Side-by-side: the same workloads under moorage and the peers installed
+here (podman, docker, runc, crun), in one run, alternating A B A B …, with
+medians and ratios. Peers that are not installed are reported as absent.
+
+    python benches/compare_peers.py [--rounds N] [--only start,runtime,rss,parallel]
+
+Workloads (issue 2's goals):
+  start     `run --rm --network none busybox /bin/true`    goal ≤ 0.25× podman
+  runtime   bundle create+start+wait+delete (runtime alone) goal ≤ 1.0× crun
+  rss       RSS of the monitor of an idle detached container (conmon, shim)  goal ≤ 1 MiB
+  parallel  20 containers started concurrently with `run -d`   goal ≤ 0.2× podman
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fixtures as fx  # noqa: E402
+
+PY = sys.executable
+
+
+class Moorage:
+    name = "moorage"
+
+    def __init__(self, work: Path) -> None:
+        self.root, self.run_ = work / "m-root", Path(tempfile.mkdtemp(prefix="moorage-bench-", dir="/run"))
+        self.base = [PY, "-m", "moorage.cli", "--root", str(self.root), "--runroot", str(self.run_)]
+        exe = shutil.which("moorage")
+        if exe:
+            self.base = [exe, "--root", str(self.root), "--runroot", str(self.run_)]
+        subprocess.run([*self.base, "import", str(fx.busybox_tar(work)), "bbench"], check=True, capture_output=True)
+
+    def run_true(self) -> None:
+        subprocess.run([*self.base, "run", "--rm", "--network", "none", "bbench", "/bin/true"], check=True)
+
+    def run_d(self, name: str) -> None:
+        subprocess.run([*self.base, "run", "-d", "--name", name, "--network", "none", "bbench", "sleep", "600"],
+                       check=True, capture_output=True)
+
+    def rm(self, names: list[str]) -> None:
+        subprocess.run([*self.base, "rm", "-f", *names], capture_output=True)
+
+    def monitor_pids(self) -> list[int]:
+        out = []
+        for p in Path("/proc").glob("[0-9]*"):
+            try:
+                cmd = (p / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if len(cmd) > 1 and cmd[1] == b"monitor" and str(self.run_).encode() in b" ".join(cmd):
+                out.append(int(p.name))
+        return out
+
+    def close(self) -> None:
+        ids = subprocess.run([*self.base, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run([*self.base, "rm", "-f", *ids], capture_output=True)
+        shutil.rmtree(self.run_, ignore_errors=True)
+
+
+class Podman:
+    name = "podman"
+
+    def __init__(self, work: Path) -> None:
+        d = work / "podman"
+        self.base = ["podman", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc",
+                     "--storage-driver", "overlay", "--root", str(d / "root"), "--runroot", str(d / "runroot"),
+                     "--tmpdir", str(d / "tmp")]
+        self.ulimits = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+        subprocess.run([*self.base, "import", str(fx.busybox_tar(work)), "bbench"], check=True, capture_output=True)
+
+    def run_true(self) -> None:
+        subprocess.run([*self.base, "run", "--rm", "--network", "none", *self.ulimits, "bbench", "/bin/true"],
+                       check=True, capture_output=True)
+
+    def run_d(self, name: str) -> None:
+        subprocess.run([*self.base, "run", "-d", "--name", name, "--network", "none", *self.ulimits, "bbench",
+                        "sleep", "600"], check=True, capture_output=True)
+
+    def rm(self, names: list[str]) -> None:
+        subprocess.run([*self.base, "rm", "-f", "-t", "0", *names], capture_output=True)
+
+    def monitor_pids(self) -> list[int]:
+        out = []
+        for p in Path("/proc").glob("[0-9]*"):
+            try:
+                if (p / "comm").read_text().strip() == "conmon":
+                    out.append(int(p.name))
+            except OSError:
+                pass
+        return out
+
+    def close(self) -> None:
+        subprocess.run([*self.base, "rm", "-a", "-f", "-t", "0"], capture_output=True)
+        subprocess.run([*self.base, "system", "reset", "-f"], capture_output=True)
+
+
+def median_time(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def alternate(fns: dict[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for name, fn in fns.items():  # warm-up
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name].append(median_time(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def report(title: str, medians: dict[str, float], unit: str = "s", base: str = "moorage", goal: str = "") -> None:
+    print(f"\n## {title}" + (f"   (goal: {goal})" if goal else ""))
+    for k, v in medians.items():
+        ratio = f"{medians[base] / v:6.3f}×" if k != base and v else ""
+        print(f"  {k:10s} {v:10.4f} {unit}   {('moorage/' + k + ' = ' + ratio) if ratio else ''}")
+
+
+def bench_start(engines: list, rounds: int) -> None:
+    med = alternate({e.name: e.run_true for e in engines}, rounds)
+    report("run --rm --network none busybox /bin/true (median wall time)", med, goal="≤ 0.25× podman")
+
+
+def bench_runtime(work: Path, rounds: int) -> None:
+    rt = fx.runtime_binary(work / "rt")
+    b = fx.bundle(work, ["/bin/true"])
+    n = [0]
+
+    def runner(binary: list[str], root: Path) -> Callable[[], None]:
+        def go() -> None:
+            n[0] += 1
+            subprocess.run([*binary, "--root", str(root), "run", "--bundle", str(b), f"bench-{n[0]}"],
+                           check=True, stdout=subprocess.DEVNULL)
+        return go
+
+    fns = {"moorage": runner([rt], work / "rt-state")}
+    if fx.which("runc"):
+        fns["runc"] = runner(["runc"], work / "runc-state")
+    if fx.which("crun"):
+        # crun refuses this VM's hybrid cgroup layout unless the cgroup2 controllers file is hidden.
+        Path(work / "empty").touch()
+        hide = f"mount --bind {work}/empty /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; "
+        state = work / "crun-state"
+
+        def crun() -> None:
+            n[0] += 1
+            subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            hide + f"exec crun --root {state} run --bundle {b} bench-{n[0]}"],
+                           check=True, stdout=subprocess.DEVNULL)
+        fns["crun"] = crun
+    med = alternate(fns, rounds)
+    report("OCI runtime alone: bundle create+start+wait+delete of /bin/true", med, goal="≤ 1.0× crun")
+
+
+def bench_rss(engines: list) -> None:
+    print("\n## RSS of the monitor of an idle detached container   (goal: ≤ 1 MiB)")
+    for e in engines:
+        e.run_d("rss-probe")
+        time.sleep(0.5)
+        pids = e.monitor_pids()
+        rss = [fx.rss_kib(p) for p in pids]
+        e.rm(["rss-probe"])
+        label = "monitor" if e.name == "moorage" else "conmon"
+        print(f"  {e.name:10s} {label}: {', '.join(f'{r / 1024:.2f} MiB' for r in rss) or 'not found'}")
+
+
+def bench_parallel(engines: list, n: int = 20) -> None:
+    res = {}
+    for e in engines:
+        names = [f"par-{i}" for i in range(n)]
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(e.run_d, names))
+        res[e.name] = time.perf_counter() - t0
+        e.rm(names)
+    report(f"{n} containers started concurrently with run -d (wall time)", res, goal="≤ 0.2× podman")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--only", default="start,runtime,rss,parallel")
+    args = ap.parse_args()
+    if not fx.is_root():
+        sys.exit("compare_peers.py needs root")
+    only = set(args.only.split(","))
+    work = Path(tempfile.mkdtemp(prefix="moorage-peers-"))
+    engines: list = []
+    try:
+        engines.append(Moorage(work))
+        if fx.which("podman"):
+            engines.append(Podman(work))
+        else:
+            print("podman: not installed (apt-get install podman) — skipped")
+        print(f"# moorage vs peers on {os.uname().release}, {os.cpu_count()} CPUs, {args.rounds} alternating rounds")
+        if "start" in only:
+            bench_start(engines, args.rounds)
+        if "runtime" in only:
+            bench_runtime(work, args.rounds * 3)
+        if "rss" in only:
+            bench_rss(engines)
+        if "parallel" in only:
+            bench_parallel(engines)
+    finally:
+        for e in engines:
+            e.close()
+        subprocess.run(["umount", "-R", str(work)], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main()
