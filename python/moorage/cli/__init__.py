@@ -68,6 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     except MoorageError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(_exit_code(e, sys.argv[1:] if argv is None else argv))
+    except ValueError as e:
+        from moorage.cli.formatting import FilterError, FormatError
+
+        if not isinstance(e, (FilterError, FormatError)):
+            raise
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
