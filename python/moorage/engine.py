@@ -148,10 +148,11 @@ class Container:
 
         args = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
         env = [f"{k}={v}" for k, v in environment.items()] if isinstance(environment, dict) else environment
+        out: list[bytes] = []
         r = self._engine._mgr.exec(self.id, args, env=env, user=user or None, workdir=workdir, detach=detach,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if not detach else subprocess.DEVNULL,
-                                   stderr=subprocess.STDOUT if not detach else subprocess.DEVNULL)
-        return r, b""
+                                   stderr=subprocess.STDOUT if not detach else subprocess.DEVNULL, output=out)
+        return r, b"".join(out)
 
     def top(self) -> dict[str, Any]:
         from moorage.runtime.procs import ps_row

@@ -456,6 +456,7 @@ def ps(state: State, all_: bool, quiet: bool, no_trunc: bool, filters: tuple[str
     from moorage.engine import container_summary
 
     flt = F.parse_filters(list(filters))
+    F.validate_container_filters(flt)
     now = time.time()
     recs = state.engine._mgr.list()
     if latest:

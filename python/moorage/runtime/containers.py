@@ -248,6 +248,9 @@ class ContainerManager:
         try:
             bundle.mkdir(parents=True)
             driver.prepare(cid, layer_ids)
+            # Mounted now (not only at start): the config needs the image's
+            # /etc/passwd and /etc/group to resolve --user names.
+            driver.mount(cid, layer_ids)
             hostname = options.hostname or cid[:12]
             (bundle / "hostname").write_text(hostname + "\n")
             (bundle / "hosts").write_text(
@@ -592,8 +595,11 @@ class ContainerManager:
         stdin: Any = None,
         stdout: Any = None,
         stderr: Any = None,
+        output: list[bytes] | None = None,
     ) -> int:
-        """Run ``cmd`` in a running container; return its exit code (0 when detached)."""
+        """Run ``cmd`` in a running container; return its exit code (0 when detached).
+
+        With ``stdout=subprocess.PIPE`` the captured bytes are appended to ``output``."""
         rec = self.get(ref)
         if rec.state == "paused":
             raise Conflict(f"container {rec.id} is paused, unpause the container before exec")
@@ -615,9 +621,8 @@ class ContainerManager:
         if user:
             from moorage.spec.users import resolve_user
 
-            process["user"] = resolve_user(config["root"]["path"], user, [])
-        if process.get("args") and process["args"][0] == "/dev/init":
-            pass
+            u = resolve_user(config["root"]["path"], user, [])
+            process["user"] = {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids}
         pfile = self.state_dir(rec.id) / f"exec-{secrets.token_hex(6)}.json"
         pfile.write_text(json.dumps(process))
         verb = ["exec", "--process", str(pfile)]
@@ -641,6 +646,8 @@ class ContainerManager:
                 raise CommandNotInvokable(msg)
         if err and stderr is None:
             sys.stderr.write(err)
+        if output is not None and isinstance(proc.stdout, bytes):
+            output.append(proc.stdout)
         return proc.returncode
 
     # ------------------------------------------------------------------- logs
