@@ -130,7 +130,8 @@ _MISSING = object()  # "no final value" in a pipeline
 
 def _go_float(f: float) -> str:
     """Format a float like Go's ``%v``: the shortest round-tripping digits,
-    in exponent form when the decimal exponent is below -4 or at least 21."""
+    in exponent form when the decimal exponent is below -4 or at least 6
+    (strconv's 'g' with shortest precision: ``1e+06``, ``123456``)."""
     if math.isnan(f):
         return "NaN"
     if math.isinf(f):
@@ -143,7 +144,7 @@ def _go_float(f: float) -> str:
     assert isinstance(tup.exponent, int)
     point = len(digits) + tup.exponent  # digits before the decimal point
     x = point - 1
-    if x < -4 or x >= 21:
+    if x < -4 or x >= 6:
         body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         return f"{sign}{body}e{'-' if x < 0 else '+'}{abs(x):02d}"
     if point <= 0:
@@ -861,7 +862,7 @@ def _lex_action(src: str, k: int, toks: list[_Tok]) -> int:
             toks.append(_Tok(simple[ch], ch, start))
             k += 1
             continue
-        raise _parse_error(src, start, f"unrecognized character in action: {ch!r}")
+        raise _parse_error(src, start, f"unrecognized character in action: U+{ord(ch):04X} '{ch}'")
 
 
 # ---------------------------------------------------------------------------
