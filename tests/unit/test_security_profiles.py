@@ -99,11 +99,17 @@ def test_tweak_add_all_minus_drops() -> None:
     assert caps == [c for c in CAPABILITIES[:30] if c != "CAP_SYS_ADMIN"]
 
 
-def test_host_capabilities_reads_cap_last_cap(tmp_path: Path) -> None:
-    f = tmp_path / "cap_last_cap"
-    f.write_text("37\n")
-    assert host_capabilities(str(f)) == list(CAPABILITIES[:38])
-    assert host_capabilities(str(tmp_path / "missing")) == list(CAPABILITIES)
+def test_host_capabilities_reads_cap_last_cap_and_bounding_set(tmp_path: Path) -> None:
+    last = tmp_path / "cap_last_cap"
+    last.write_text("37\n")
+    status = tmp_path / "status"
+    status.write_text("Name:\tx\nCapBnd:\t000001fffeffffff\n")  # all but CAP_SYS_RESOURCE (24)
+    missing = str(tmp_path / "missing")
+    assert host_capabilities(str(last), missing) == list(CAPABILITIES[:38])
+    assert host_capabilities(missing, str(status)) == [c for c in CAPABILITIES if c != "CAP_SYS_RESOURCE"]
+    assert host_capabilities(str(last), str(status)) == [
+        c for c in CAPABILITIES[:38] if c != "CAP_SYS_RESOURCE"]
+    assert host_capabilities(missing, missing) == list(CAPABILITIES)
 
 
 # --- profiles ----------------------------------------------------------------

@@ -163,10 +163,10 @@ def test_relative_cwd_is_an_error() -> None:
 
 def test_user_from_image_and_options(make: Any) -> None:
     config = make(image={"Cmd": ["sh"], "User": "alice"})
-    assert config["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [10, 100]}
+    assert config["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [1000, 10, 100]}
     config = make(CreateOptions(image="i", user="0:10", group_add=["users"]),
                   {"Cmd": ["sh"], "User": "alice"})
-    assert config["process"]["user"] == {"uid": 0, "gid": 10, "additionalGids": [100]}
+    assert config["process"]["user"] == {"uid": 0, "gid": 10, "additionalGids": [10, 100]}
 
 
 def test_default_user_is_root_with_its_groups(make: Any) -> None:

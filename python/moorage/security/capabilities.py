@@ -75,20 +75,42 @@ DEFAULT_CAPABILITIES: tuple[str, ...] = (
 )
 
 CAP_LAST_CAP_PATH = "/proc/sys/kernel/cap_last_cap"
+STATUS_PATH = "/proc/self/status"
 
 
-def host_capabilities(cap_last_cap_path: str = CAP_LAST_CAP_PATH) -> list[str]:
-    """Return the names of all capabilities the running kernel knows.
+def _bounding_mask(status_path: str) -> int | None:
+    try:
+        with open(status_path, encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
-    Reads ``cap_last_cap``; capabilities newer than :data:`CAPABILITIES` have no
-    name here and are left out. When the file cannot be read, every known name
-    is returned."""
+
+def host_capabilities(
+    cap_last_cap_path: str = CAP_LAST_CAP_PATH, status_path: str = STATUS_PATH
+) -> list[str]:
+    """Return the capabilities a container of this engine can be given: those
+    the running kernel knows (``cap_last_cap``) that are also in this process's
+    bounding set (``CapBnd`` of ``/proc/self/status``).
+
+    The second condition matters when moorage itself runs confined (in a
+    container, or as here without CAP_SYS_RESOURCE): a runtime cannot grant a
+    capability it lacks, and asking makes it fail. Capabilities newer than
+    :data:`CAPABILITIES` have no name and are left out. Unreadable files
+    impose no limit."""
+    names = list(CAPABILITIES)
     try:
         with open(cap_last_cap_path, encoding="ascii") as f:
-            last = int(f.read().strip())
+            names = names[: int(f.read().strip()) + 1]
     except (OSError, ValueError):
-        return list(CAPABILITIES)
-    return list(CAPABILITIES[: last + 1])
+        pass
+    mask = _bounding_mask(status_path)
+    if mask is not None:
+        names = [n for n in names if mask >> CAPABILITIES.index(n) & 1]
+    return names
 
 
 def normalize_capability(name: str) -> str:

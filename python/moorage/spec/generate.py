@@ -516,7 +516,10 @@ def generate_config(
 
     process: dict[str, Any] = {
         "terminal": options.tty,
-        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        # dockerd lists the primary gid first (the fix for CVE-2022-36109), so
+        # that setgroups(2) never leaves the runtime's own groups in place.
+        "user": {"uid": user.uid, "gid": user.gid,
+                 "additionalGids": list(dict.fromkeys([user.gid, *user.additional_gids]))},
         "args": process_args(options, image),
         "env": env,
         "cwd": process_cwd(options, image),
