@@ -508,17 +508,10 @@ def _print_items(items: list[dict[str, Any]], fmt: str | None, default_cols: lis
                  headers: dict[str, str]) -> None:
     from moorage.cli import formatting as F
 
-    if fmt == "json":
-        for it in items:
-            click.echo(json.dumps(it, separators=(",", ":")))
-        return
-    if fmt and fmt != "table":
-        out = F.render_list(fmt, items, headers)
-        if out:
-            click.echo(out, nl=not out.endswith("\n"))
-        return
-    click.echo(F.tabulate([[str(it[c]) for c in default_cols] for it in items], [headers[c] for c in default_cols]),
-               nl=False)
+    default = "table " + "\\t".join("{{." + c + "}}" for c in default_cols)
+    out = F.render_list(fmt or "table", items, headers, default_table=default)
+    if out:
+        click.echo(out, nl=False)
 
 
 @cli.command()
