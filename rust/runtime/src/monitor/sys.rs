@@ -1,0 +1,218 @@
+//! Process-level setup of the monitor: daemonizing, fd hygiene, signals.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, setsid, ForkResult, Pid};
+
+use super::error::{io, sys, MonitorError, Result};
+
+/// Signals the monitor handles through its signalfd: SIGCHLD to reap, the
+/// rest forwarded to the container.
+pub const FORWARDED: &[Signal] = &[
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+pub enum Role {
+    /// The original process: exit 0 now.
+    Parent,
+    /// The monitor proper.
+    Child,
+}
+
+/// Fork once. The parent returns `Parent` only after the child has set
+/// itself up and written DIR/monitor.pid, so a caller that reaps the parent
+/// can read that file at once.
+pub fn daemonize(state_dir: &Path, keep_fd: Option<i32>, detach_stdio: bool) -> Result<Role> {
+    let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
+    // SAFETY: the monitor is single-threaded here (no threads are ever
+    // started), so the child may run arbitrary code after fork.
+    match unsafe { fork() }.map_err(sys("fork"))? {
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            let mut r = File::from(ready_r);
+            let mut b = [0u8; 1];
+            let ok = matches!(r.read(&mut b), Ok(1));
+            if ok {
+                Ok(Role::Parent)
+            } else {
+                // The child died before getting ready; collect it.
+                let _ = waitpid(child, None);
+                Err(MonitorError::Args("monitor process failed to start".into()))
+            }
+        }
+        ForkResult::Child => {
+            drop(ready_r);
+            setsid().map_err(sys("setsid"))?;
+            let mut keep = vec![ready_w.as_raw_fd()];
+            keep.extend(keep_fd);
+            close_fds_except(&keep)?;
+            if let Some(fd) = keep_fd {
+                // Keep it for ourselves; the runtimes we spawn must not hold
+                // it or the engine would never see EOF.
+                fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(sys("sync fd cloexec"))?;
+            }
+            // The container's init is created by `RUNTIME create`, which then
+            // exits: as subreaper we inherit the init and get its exit status.
+            nix::sys::prctl::set_child_subreaper(true).map_err(sys("PR_SET_CHILD_SUBREAPER"))?;
+            if detach_stdio {
+                null_stdio()?;
+            }
+            let pid_path = state_dir.join("monitor.pid");
+            std::fs::write(&pid_path, format!("{}\n", std::process::id())).map_err(io("write", &pid_path))?;
+            let mut w = File::from(ready_w);
+            w.write_all(b"1").map_err(io("signal readiness", state_dir))?;
+            Ok(Role::Child)
+        }
+    }
+}
+
+/// Close every fd >= 3 not in `keep` (close_range(2) over the gaps).
+fn close_fds_except(keep: &[i32]) -> Result<()> {
+    let mut keep: Vec<u32> = keep.iter().filter(|f| **f >= 3).map(|f| *f as u32).collect();
+    keep.sort_unstable();
+    let mut start = 3u32;
+    for k in keep {
+        if k > start {
+            close_range(start, k - 1)?;
+        }
+        start = k + 1;
+    }
+    close_range(start, u32::MAX)
+}
+
+fn close_range(first: u32, last: u32) -> Result<()> {
+    // SAFETY: plain syscall on integers; closing fds we own in a
+    // single-threaded process.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(sys("close_range")(nix::Error::last()))
+    }
+}
+
+/// Detached: stdio goes to /dev/null so the caller's pipes see EOF when the
+/// parent exits.
+fn null_stdio() -> Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags_cloexec()
+        .open("/dev/null")
+        .map_err(io("open", "/dev/null"))?;
+    for fd in 0..3 {
+        nix::unistd::dup2(null.as_raw_fd(), fd).map_err(sys("dup2 /dev/null"))?;
+    }
+    Ok(())
+}
+
+trait CloexecExt {
+    fn custom_flags_cloexec(&mut self) -> &mut Self;
+}
+
+impl CloexecExt for std::fs::OpenOptions {
+    fn custom_flags_cloexec(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_CLOEXEC)
+    }
+}
+
+/// Block the handled signals and read them from a signalfd instead, so the
+/// event loop is one poll(2) and no code runs in signal-handler context.
+/// std::process::Command empties the mask again in the children it spawns.
+pub fn signal_fd() -> Result<SignalFd> {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        set.add(*s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(sys("sigprocmask"))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(sys("signalfd"))
+}
+
+/// How a process ended: (exit code as Docker reports it, signal).
+pub fn exit_of(ws: WaitStatus) -> Option<(i32, Option<i32>)> {
+    match ws {
+        WaitStatus::Exited(_, code) => Some((code, None)),
+        WaitStatus::Signaled(_, sig, _) => Some((128 + sig as i32, Some(sig as i32))),
+        _ => None,
+    }
+}
+
+/// Reap every exited child (we are a subreaper: orphans of the container
+/// land here too). Returns the container's end if it was among them.
+pub fn reap_all(container: Option<Pid>) -> Option<(i32, Option<i32>)> {
+    let mut found = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::Error::ECHILD) => return found,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return found,
+            Ok(ws) => {
+                if ws.pid().is_some() && ws.pid() == container {
+                    if let Some(e) = exit_of(ws) {
+                        found = Some(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))
+}
+
+pub fn dev_null() -> Result<OwnedFd> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags_cloexec()
+        .open("/dev/null")
+        .map_err(io("open", "/dev/null"))?;
+    Ok(OwnedFd::from(f))
+}
+
+pub fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+    let fl = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(sys("fcntl getfl"))?;
+    let fl = OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK;
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(fl)).map_err(sys("fcntl setfl"))?;
+    Ok(())
+}
+
+/// Write all of `data` to a raw fd we do not own (the monitor's stdout,
+/// stderr or the sync fd).
+pub fn write_all_raw(fd: i32, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: writing from a valid slice to an fd number.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
+}
+
+/// Wrap an fd number passed to us (the sync fd) as an owned fd.
+pub fn adopt_fd(fd: i32) -> OwnedFd {
+    // SAFETY: the caller hands this fd to the monitor (--sync-fd); nothing
+    // else in this process uses it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
