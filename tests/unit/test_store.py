@@ -15,8 +15,11 @@ def _writer(path: str, n: int, tag: int) -> None:
 
 def test_many_processes_write_safely(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
-    Store(path)
-    procs = [multiprocessing.Process(target=_writer, args=(str(path), 50, t)) for t in range(4)]
+    Store(path).close()
+    # spawn, not fork: like separate moorage CLIs, each process opens the
+    # database itself (SQLite connections must not cross a fork).
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(path), 50, t)) for t in range(4)]
     for p in procs:
         p.start()
     for p in procs:

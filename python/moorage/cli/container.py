@@ -197,10 +197,13 @@ def create(state: State, image: str, command: tuple[str, ...], **kw: Any) -> Non
 
 def _create(state: State, opts: CreateOptions) -> Any:
     try:
-        return state.engine._mgr.create(opts)
+        rec = state.engine._mgr.create(opts)
     except ImageNotFound:
         click.echo(f"Unable to find image '{opts.image}' locally", err=True)
         raise
+    for w in state.engine._mgr.warnings:
+        click.echo(f"WARNING: {w}", err=True)
+    return rec
 
 
 @cli.command(context_settings=NOSPLIT)

@@ -43,6 +43,12 @@ class HostNetwork:
 
     def configure(self, config: dict[str, Any], container_dir: Path, arg: str | None) -> None:
         _set_netns(config, None, remove=True)
+        # sysfs can only be mounted by the owner of the network namespace:
+        # without a netns of its own the container gets the host's /sys (read-only).
+        for m in config.get("mounts", []):
+            if m.get("type") == "sysfs":
+                ro = "ro" in m.get("options", [])
+                m.update(type="bind", source="/sys", options=["rbind", "nosuid", "noexec", "nodev"] + (["ro"] if ro else []))
         for name in ("hosts", "resolv.conf"):
             src = Path("/etc") / name
             if src.is_file():

@@ -117,6 +117,8 @@ class ContainerManager:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.db = ctx.db
+        #: warnings of the last create (Docker prints them; so does the CLI)
+        self.warnings: list[str] = []
 
     # ------------------------------------------------------------------ paths
     def bundle_dir(self, cid: str) -> Path:
@@ -225,7 +227,7 @@ class ContainerManager:
         from moorage.spec import validate
         from moorage.spec.generate import generate_config
 
-        validate.validate_options(options)
+        self.warnings = validate.validate_options(options)
         image = self.ctx.images.get(options.image)
         driver_name = options.storage_driver or self.ctx.storage_driver
         driver = self.ctx.driver(driver_name)
@@ -271,9 +273,12 @@ class ContainerManager:
             network.configure(config, bundle, net_arg or None)
             (bundle / "config.json").write_text(json.dumps(config, indent=1))
             image_name = options.image
+            from moorage.spec.generate import process_args
+
+            args = process_args(options, image.config.get("config") or {})  # without the --init wrapper
             summary = {
-                "Path": config["process"]["args"][0],
-                "Args": config["process"]["args"][1:],
+                "Path": args[0],
+                "Args": args[1:],
                 "Env": config["process"].get("env", []),
                 "WorkingDir": config["process"].get("cwd", "/"),
                 "User": options.user or (image.config.get("config") or {}).get("User") or "",

@@ -5,6 +5,7 @@ transactions; a busy timeout makes concurrent CLIs wait instead of failing."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -78,6 +79,9 @@ class Store:
     @property
     def conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            # Inherited through fork: SQLite forbids using (or closing) it here.
+            conn = None
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.row_factory = sqlite3.Row
@@ -85,6 +89,7 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
     @contextmanager
