@@ -4,26 +4,9 @@ mypy.stubtest). Every function that does IO releases the GIL. Errors raise
 call failed, ``InvalidArgument`` for bad arguments, ``MoorageError`` for a
 malformed or hostile layer."""
 
-from typing import Literal, TypedDict
+from typing import Any
 
 __version__: str
-
-class ApplyReport(TypedDict):
-    digest: str
-    """``sha256:<hex>`` of the input bytes as given (the blob digest)."""
-    diff_id: str
-    """``sha256:<hex>`` of the uncompressed tar (the OCI diff_id)."""
-    size: int
-    """Uncompressed tar size in bytes."""
-    compressed_size: int
-    """Input size in bytes."""
-    compression: Literal["none", "gzip", "zstd"]
-    entries: int
-    """Tar entries applied, whiteouts included."""
-
-class DiffReport(TypedDict):
-    diff_id: str
-    size: int
 
 def runtime_binary(dir: str) -> str:
     """Path of the embedded runtime binary under ``dir``, written there first
@@ -33,10 +16,15 @@ def runtime_digest() -> str:
     """sha256 (hex) of the embedded runtime binary."""
 
 def apply_layer(
-    source: str, dest: str, whiteout_format: Literal["overlay", "vfs"] = "overlay"
-) -> ApplyReport:
+    source: str, dest: str, whiteout_format: str = "overlay"
+) -> dict[str, Any]:
     """Apply the layer tar at ``source`` (plain, gzip or zstd, detected by magic
     bytes) onto the existing directory ``dest``.
+
+    Returns ``{"digest": "sha256:…" (of the input bytes), "diff_id": "sha256:…"
+    (of the uncompressed tar), "size": uncompressed bytes, "compressed_size":
+    input bytes, "compression": "none" | "gzip" | "zstd", "entries": tar
+    entries applied, whiteouts included}``.
 
     ``whiteout_format="overlay"`` turns whiteouts into overlayfs' 0/0 character
     devices and ``trusted.overlay.opaque=y``; ``"vfs"`` deletes the files from
@@ -45,10 +33,12 @@ def apply_layer(
     were ``/``, and a ``..`` that climbs out fails the apply. On any error
     ``dest`` is left partially written: the caller removes it."""
 
-def diff_layer(upper: str, output: str) -> DiffReport:
+def diff_layer(upper: str, output: str) -> dict[str, Any]:
     """Write the plain, reproducible tar diff of the overlay upper dir
     ``upper`` to ``output`` (created or truncated, fsynced), with overlay
-    whiteouts turned back into ``.wh.`` entries."""
+    whiteouts turned back into ``.wh.`` entries. Returns ``{"diff_id":
+    "sha256:…", "size": bytes written}``. Only overlay uppers: a vfs tree
+    comparison is not implemented."""
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of the file's content."""
