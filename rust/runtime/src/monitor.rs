@@ -368,6 +368,7 @@ impl Monitor {
                 if attach { (pumps, stdin_w, None) } else { (pumps, None, stdin_w) }
             }
         };
+        sys::drop_startup_pages();
         let (code, signal) = pump::Loop {
             sigfd: &self.sigfd,
             log: &mut self.log,

@@ -216,3 +216,53 @@ pub fn adopt_fd(fd: i32) -> OwnedFd {
     // else in this process uses it.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+/// Let the kernel forget the pages of our own executable that start-up
+/// touched (argument parsing, JSON, spawning the runtime), and return free
+/// heap to the kernel, before the monitor settles into its event loop.
+///
+/// Why: the binary is static and file faults "fault around" (map up to 64
+/// KiB of neighbouring page-cache pages per fault), so after start-up almost
+/// the whole text is mapped and counted in the RSS of every monitor. The
+/// pages stay in the page cache (shared by all monitors); MADV_DONTNEED on
+/// these read-only private file mappings only drops our page-table entries,
+/// and the loop re-faults (minor faults) just the code it runs.
+pub fn drop_startup_pages() {
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else { return };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    let exe = exe.to_string_lossy();
+    let mut candidate: Option<(usize, usize)> = None;
+    let drop_range = |r: Option<(usize, usize)>| {
+        if let Some((a, b)) = r {
+            // SAFETY: a read-only private file mapping of our own executable
+            // with no private (anonymous) pages; its contents are re-read
+            // from the file on the next access.
+            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+        }
+    };
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let Some(first) = f.next() else { continue };
+        if let Some((a, b)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            // A new mapping header: start-end perms offset dev inode path.
+            drop_range(candidate.take());
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3).unwrap_or("");
+            if path == exe && perms.as_bytes().get(1) == Some(&b'-') {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                    candidate = Some((a, b));
+                }
+            }
+        } else if first == "Anonymous:" && f.next().is_some_and(|v| v != "0") {
+            // Written pages (RELRO: relocated, then made read-only):
+            // dropping them would lose the relocations.
+            candidate = None;
+        }
+    }
+    drop_range(candidate.take());
+    // SAFETY: glibc call without preconditions.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
