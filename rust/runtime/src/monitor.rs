@@ -383,8 +383,10 @@ impl Monitor {
 
     fn exit_command(&self) {
         let Some(cmd) = &self.args.exit_command else { return };
-        // std empties the blocked signal mask in the child before exec.
-        match std::process::Command::new(cmd).args(&self.args.exit_command_args).stdin(std::process::Stdio::null()).spawn() {
+        let mut c = std::process::Command::new(cmd);
+        c.args(&self.args.exit_command_args).stdin(std::process::Stdio::null());
+        sys::unblock_signals_in_child(&mut c);
+        match c.spawn() {
             Ok(child) => {
                 let _ = oci::wait_pid(Pid::from_raw(child.id() as i32));
             }

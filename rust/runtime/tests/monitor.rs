@@ -34,6 +34,12 @@ fn runc() -> Option<PathBuf> {
     found
 }
 
+/// The runtime the monitor drives: runc, or MOORAGE_TEST_RUNTIME (e.g.
+/// this crate's own binary) when set. Bundles are still made by `runc spec`.
+fn runtime_under_test(runc: &Path) -> PathBuf {
+    std::env::var_os("MOORAGE_TEST_RUNTIME").map_or_else(|| runc.to_path_buf(), PathBuf::from)
+}
+
 struct Fixture {
     dir: tempfile::TempDir,
     runc: PathBuf,
@@ -86,7 +92,7 @@ impl Fixture {
             .arg("--bundle")
             .arg(self.dir.path().join("bundle"))
             .arg("--runtime")
-            .arg(&self.runc)
+            .arg(runtime_under_test(&self.runc))
             .arg("--runtime-root")
             .arg(self.dir.path().join("root"))
             .arg("--state-dir")
@@ -184,7 +190,7 @@ impl Drop for Fixture {
         if let Some(pid) = self.monitor_alive() {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
-        let _ = Command::new(&self.runc)
+        let _ = Command::new(runtime_under_test(&self.runc))
             .arg("--root")
             .arg(self.dir.path().join("root"))
             .args(["delete", "-f", &self.id])

@@ -37,6 +37,7 @@ impl Runtime {
             .arg("--log")
             .arg(&self.log)
             .arg(verb);
+        super::sys::unblock_signals_in_child(&mut c);
         c
     }
 
