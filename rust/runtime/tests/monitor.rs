@@ -366,7 +366,8 @@ fn attach_copies_stdin_and_stdout() {
 fn tty_output_is_one_stream() {
     let Some(f) = Fixture::with("echo out; echo err >&2; tty", true) else { return };
     f.start(&["--tty"]);
-    assert_eq!(f.wait_done()["exit_code"], 0);
+    let s = f.wait_done();
+    assert_eq!(s["exit_code"], 0, "{s}");
     let logs = f.log_entries();
     let all: String = logs.iter().map(|e| e["log"].as_str().unwrap()).collect();
     assert!(logs.iter().all(|e| e["stream"] == "stdout"));
