@@ -80,9 +80,16 @@ impl CapabilityPlan {
         set(CapSet::Effective, "effective", &self.effective)?;
         set(CapSet::Permitted, "permitted", &self.permitted)?;
         set(CapSet::Inheritable, "inheritable", &self.inheritable)?;
-        // The ambient set cannot be written while empty-or-not in one go
-        // through capset; the crate uses PR_CAP_AMBIENT raise/clear.
-        set(CapSet::Ambient, "ambient", &self.ambient)
+        // A cap can only be ambient if it is also permitted and inheritable;
+        // configs often list ambient caps without inheritable ones (`runc
+        // spec` does), and runc only warns then. So raise what the kernel
+        // allows, one by one, and skip the rest.
+        caps::clear(None, CapSet::Ambient)
+            .map_err(|source| CapabilityError::Set { step: "clear", set: "ambient", source })?;
+        for cap in &self.ambient {
+            let _ = caps::raise(None, CapSet::Ambient, *cap);
+        }
+        Ok(())
     }
 }
 

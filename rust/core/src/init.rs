@@ -51,6 +51,11 @@ pub fn run(args: &[String]) -> Result<i32> {
     for s in FORWARDED {
         set.add(*s);
     }
+    // Outside a pid namespace (not PID 1) orphans would go to the host's
+    // init; become their subreaper so they are still ours to reap.
+    if nix::unistd::getpid().as_raw() != 1 {
+        nix::sys::prctl::set_child_subreaper(true).map_err(|source| InitError::Sys { step: "PR_SET_CHILD_SUBREAPER", source })?;
+    }
     let mut old = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
         .map_err(|source| InitError::Sys { step: "sigprocmask", source })?;

@@ -3,12 +3,276 @@
 //! when started as `/dev/init`).
 
 mod monitor;
+mod signal;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use moorage_core::container::{self, Container, ContainerError, CreateOptions};
+use moorage_core::exec::ExecOptions;
+
+#[derive(Parser, Debug)]
+#[command(name = "moorage-runtime", version, about = "moorage's OCI runtime (runc-compatible verbs)")]
+struct Cli {
+    /// Directory for container state.
+    #[arg(long, global = true, default_value = "/run/moorage/runtime")]
+    root: PathBuf,
+    /// Also append error messages to this file (one line each).
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Accepted for runc compatibility; ignored.
+    #[arg(long, global = true, hide = true)]
+    log_format: Option<String>,
+    /// Accepted for runc compatibility; ignored.
+    #[arg(long, global = true, hide = true)]
+    debug: bool,
+    /// Accepted for runc compatibility; ignored.
+    #[arg(long, global = true, hide = true)]
+    systemd_cgroup: bool,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// Create a container; its process waits for `start`.
+    Create {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        id: String,
+    },
+    /// Start a created container's process.
+    Start { id: String },
+    /// Print the OCI state JSON.
+    State { id: String },
+    /// Send a signal (default TERM) to the container's init, or all its processes.
+    Kill {
+        #[arg(long, short = 'a')]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Delete a container (its init is killed when created; with --force also when running).
+    Delete {
+        #[arg(long, short = 'f')]
+        force: bool,
+        id: String,
+    },
+    /// Create, start, wait and delete; exit with the container's status.
+    Run {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        id: String,
+    },
+    /// Freeze every process of the container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the container's processes.
+    Ps {
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+        id: String,
+    },
+    /// Run a process in a running container.
+    Exec {
+        #[arg(long, short = 'p')]
+        process: Option<PathBuf>,
+        #[arg(long, short = 'd')]
+        detach: bool,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        #[arg(long, short = 't')]
+        tty: bool,
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        #[arg(long, short = 'e')]
+        env: Vec<String>,
+        /// UID[:GID]
+        #[arg(long, short = 'u')]
+        user: Option<String>,
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Minimal PID 1: run CMD, forward signals, reap zombies.
+    Init {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        cmd: Vec<String>,
+    },
+}
+
+/// A failure of a verb: the message and the exit code.
+struct Failure(String, i32);
+
+impl From<ContainerError> for Failure {
+    fn from(e: ContainerError) -> Self {
+        let code = e.exit_code();
+        Failure(e.to_string(), code)
+    }
+}
+
+fn report(log: Option<&Path>, msg: &str) {
+    eprintln!("moorage-runtime: {msg}");
+    if let Some(path) = log {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{}", msg.replace('\n', " "));
+        }
+    }
+}
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), Failure> {
+    let bad = || Failure(format!("invalid --user {s:?} (want UID[:GID])"), 1);
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let uid = u.parse().map_err(|_| bad())?;
+    let gid = g.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
+}
+
+fn run(cli: Cli) -> Result<i32, Failure> {
+    let root = cli.root.as_path();
+    match cli.verb {
+        Verb::Create { bundle, pid_file, console_socket, id } => {
+            let opts = CreateOptions {
+                root,
+                id: &id,
+                bundle: &bundle,
+                pid_file: pid_file.as_deref(),
+                console_socket: console_socket.as_deref(),
+            };
+            container::create(&opts)?;
+            Ok(0)
+        }
+        Verb::Start { id } => {
+            Container::load(root, &id)?.start()?;
+            Ok(0)
+        }
+        Verb::State { id } => {
+            let state = Container::load(root, &id)?.oci_state();
+            let json = serde_json::to_string_pretty(&state).map_err(|e| Failure(e.to_string(), 1))?;
+            println!("{json}");
+            Ok(0)
+        }
+        Verb::Kill { all, id, signal } => {
+            let sig = signal::parse(&signal).map_err(|m| Failure(m, 1))?;
+            Container::load(root, &id)?.signal(sig, all)?;
+            Ok(0)
+        }
+        Verb::Delete { force, id } => match Container::load(root, &id) {
+            Ok(c) => {
+                c.delete(force)?;
+                Ok(0)
+            }
+            Err(ContainerError::NotExist(_)) if force => {
+                // A create killed half-way can leave a directory without state.
+                let dir = root.join(&id);
+                if container::validate_id(&id).is_ok() && dir.is_dir() {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Failure(format!("remove {}: {e}", dir.display()), 1))?;
+                }
+                Ok(0)
+            }
+            Err(e) => Err(e.into()),
+        },
+        Verb::Run { bundle, pid_file, console_socket, id } => {
+            let opts = CreateOptions {
+                root,
+                id: &id,
+                bundle: &bundle,
+                pid_file: pid_file.as_deref(),
+                console_socket: console_socket.as_deref(),
+            };
+            let pid = container::create(&opts)?;
+            let c = Container::load(root, &id)?;
+            let started = c.start();
+            let code = match started {
+                Ok(()) => container::wait_exit_code(pid),
+                Err(e) => Err(e),
+            };
+            let deleted = c.delete(true);
+            let code = code?;
+            deleted?;
+            Ok(code)
+        }
+        Verb::Pause { id } => {
+            Container::load(root, &id)?.pause()?;
+            Ok(0)
+        }
+        Verb::Resume { id } => {
+            Container::load(root, &id)?.resume()?;
+            Ok(0)
+        }
+        Verb::Ps { format, id } => {
+            let pids = Container::load(root, &id)?.pids()?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string(&pids).map_err(|e| Failure(e.to_string(), 1))?),
+                "table" => {
+                    println!("PID");
+                    for p in pids {
+                        println!("{p}");
+                    }
+                }
+                other => return Err(Failure(format!("invalid --format {other:?} (table or json)"), 1)),
+            }
+            Ok(0)
+        }
+        Verb::Exec { process, detach, pid_file, console_socket, tty, cwd, env, user, id, args } => {
+            let opts = ExecOptions {
+                process,
+                detach,
+                pid_file,
+                console_socket,
+                tty,
+                cwd,
+                env,
+                user: user.as_deref().map(parse_user).transpose()?,
+                args,
+            };
+            Ok(moorage_core::exec::exec(root, &id, &opts)?)
+        }
+        Verb::Init { cmd } => moorage_core::init::run(&cmd).map_err(|e| Failure(e.to_string(), 1)),
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("monitor") {
         std::process::exit(monitor::main(&args[2..]));
     }
-    eprintln!("moorage-runtime: not implemented yet");
-    std::process::exit(1);
+    // Bind-mounted as /dev/init: `init [--] CMD ARGS...` without a verb.
+    let argv0 = args.first().map(|a| Path::new(a).file_name().unwrap_or_default().to_string_lossy().into_owned());
+    if argv0.as_deref() == Some("init") {
+        let cmd = args.get(1..).unwrap_or(&[]);
+        let cmd = if cmd.first().map(String::as_str) == Some("--") { &cmd[1..] } else { cmd };
+        match moorage_core::init::run(cmd) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("init: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let cli = Cli::parse();
+    let log = cli.log.clone();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(Failure(msg, code)) => {
+            report(log.as_deref(), &msg);
+            std::process::exit(code);
+        }
+    }
 }
