@@ -398,3 +398,95 @@ fn init_reaps_orphans_and_passes_status() {
     let st = child.wait().unwrap();
     assert_eq!(st.code(), Some(128 + libc::SIGTERM));
 }
+
+#[test]
+fn cgroup_resources_pause_resume_and_cleanup() {
+    if !is_root() || !Path::new("/sys/fs/cgroup/freezer").is_dir() {
+        return;
+    }
+    let cg = format!("/moorage-rt-itest-{}", std::process::id());
+    let b = Bundle::new(&["sleep", "100"], |c| {
+        c["linux"]["cgroupsPath"] = json!(cg);
+        c["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 20}});
+    });
+    let pidfile = b.path().join("pid");
+    let (st, err) = b.create("cg", &["--pid-file", pidfile.to_str().unwrap()]);
+    assert!(st.success(), "{err}");
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(host_view.contains(&format!("memory:{cg}")), "{host_view}");
+    let mem = format!("/sys/fs/cgroup/memory{cg}");
+    assert_eq!(std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes")).unwrap().trim(), "67108864");
+    assert!(b.rt(&["start", "cg"]).status.success());
+
+    // Inside its cgroup namespace the container sees its cgroup as `/`.
+    let o = b.rt(&["exec", "cg", "cat", "/proc/1/cgroup"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(":memory:/\n"), "{}", stdout(&o));
+    let o = b.rt(&["ps", "--format", "json", "cg"]);
+    assert_eq!(serde_json::from_slice::<Vec<i32>>(&o.stdout).unwrap(), vec![pid]);
+
+    assert!(b.rt(&["pause", "cg"]).status.success());
+    assert_eq!(state(&b, "cg")["status"], "paused");
+    let freezer = format!("/sys/fs/cgroup/freezer{cg}/freezer.state");
+    assert_eq!(std::fs::read_to_string(&freezer).unwrap().trim(), "FROZEN");
+    assert!(b.rt(&["resume", "cg"]).status.success());
+    assert_eq!(state(&b, "cg")["status"], "running");
+
+    let o = b.rt(&["delete", "--force", "cg"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    b.assert_clean("cg");
+    assert!(!Path::new(&mem).exists(), "cgroup left behind");
+    // The parent directory was created for us; remove it (best effort).
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(ctrl.path().join(cg.trim_start_matches('/')));
+    }
+}
+
+#[test]
+fn terminal_master_goes_to_console_socket() {
+    if !is_root() {
+        return;
+    }
+    use std::os::unix::net::UnixListener;
+    let b = Bundle::new(&["sh", "-c", "tty; echo hello; sleep 100"], |c| {
+        c["process"]["terminal"] = json!(true);
+    });
+    let sock = b.path().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let (st, err) = b.create("tty", &["--console-socket", sock.to_str().unwrap()]);
+    assert!(st.success(), "{err}");
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = nix::sys::socket::recvmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(&conn),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut master = None;
+    for c in msg.cmsgs().unwrap() {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+            master = Some(fds[0]);
+        }
+    }
+    let master = master.expect("no fd received");
+    assert!(b.rt(&["start", "tty"]).status.success());
+    // SAFETY: the descriptor was just received and is ours.
+    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(master) };
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&out).contains("hello") && Instant::now() < deadline {
+        let mut chunk = [0u8; 256];
+        let n = std::io::Read::read(&mut f, &mut chunk).unwrap();
+        out.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("/dev/pts/0") && text.contains("hello"), "{text}");
+    let o = b.rt(&["delete", "--force", "tty"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    b.assert_clean("tty");
+}
