@@ -32,7 +32,11 @@ pub fn sha256_bytes(bytes: &[u8]) -> String {
 
 /// `sha256:<hex>` of a file's content, read in large blocks.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let io_err = |step, source| DigestError::Io { step, path: path.to_path_buf(), source };
+    let io_err = |step, source| DigestError::Io {
+        step,
+        path: path.to_path_buf(),
+        source,
+    };
     let mut file = File::open(path).map_err(|e| io_err("open", e))?;
     let mut hasher = Sha256::new();
     // 1 MiB keeps the read syscalls few; sha2 uses SHA-NI where present, so the
@@ -59,7 +63,11 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        Self { inner, hasher: Sha256::new(), count: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// The digest and byte count of everything read so far.
@@ -86,7 +94,11 @@ pub struct HashingWriter<W> {
 
 impl<W: std::io::Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        Self { inner, hasher: Sha256::new(), count: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// The inner writer, and the digest and byte count of everything written.
@@ -117,7 +129,10 @@ mod tests {
     fn file_digest_matches_known_value() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
-        std::fs::File::create(&p).unwrap().write_all(b"abc").unwrap();
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(b"abc")
+            .unwrap();
         assert_eq!(
             sha256_file(&p).unwrap(),
             "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

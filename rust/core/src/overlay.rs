@@ -85,7 +85,12 @@ struct MountAttr {
 
 fn io_err(step: &'static str, path: &Path) -> impl FnOnce(io::Error) -> OverlayError {
     let path = path.to_path_buf();
-    move |source| OverlayError::Io { step, path, source, detail: String::new() }
+    move |source| OverlayError::Io {
+        step,
+        path,
+        source,
+        detail: String::new(),
+    }
 }
 
 fn cstring(path: &Path) -> io::Result<CString> {
@@ -111,10 +116,16 @@ impl HeldDir {
     fn open(path: &Path, step: &'static str) -> Result<Self> {
         let c = cstring(path).map_err(io_err(step, path))?;
         let fd = cvt(unsafe {
-            libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as libc::c_long
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            ) as libc::c_long
         })
         .map_err(io_err(step, path))?;
-        Ok(HeldDir { path: path.to_path_buf(), fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) } })
+        Ok(HeldDir {
+            path: path.to_path_buf(),
+            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+        })
     }
 
     fn fd_name(&self) -> String {
@@ -166,15 +177,24 @@ pub fn mount_overlay_with(
     target: &Path,
     readonly: bool,
 ) -> Result<()> {
-    let invalid = |reason: &str| OverlayError::Invalid { target: target.to_path_buf(), reason: reason.into() };
+    let invalid = |reason: &str| OverlayError::Invalid {
+        target: target.to_path_buf(),
+        reason: reason.into(),
+    };
     if lower.is_empty() {
         return Err(invalid("no lower layer given"));
     }
     if lower.len() > MAX_LAYERS {
-        return Err(invalid(&format!("{} layers; overlayfs allows at most {MAX_LAYERS}", lower.len())));
+        return Err(invalid(&format!(
+            "{} layers; overlayfs allows at most {MAX_LAYERS}",
+            lower.len()
+        )));
     }
     let rw = match (upper, work) {
-        (Some(u), Some(w)) => Some((HeldDir::open(u, "open upper dir")?, HeldDir::open(w, "open work dir")?)),
+        (Some(u), Some(w)) => Some((
+            HeldDir::open(u, "open upper dir")?,
+            HeldDir::open(w, "open work dir")?,
+        )),
         (None, None) => None,
         _ => return Err(invalid("upper and work must be given together")),
     };
@@ -193,7 +213,9 @@ pub fn mount_overlay_with(
             // overlay is older than 6.8. Both mean: use mount(2).
             Err(FsConfigError::Unsupported) if api == MountApi::Auto => {}
             Err(FsConfigError::Unsupported) => {
-                return Err(invalid("this kernel's overlayfs lacks lowerdir+ (Linux 6.8)"))
+                return Err(invalid(
+                    "this kernel's overlayfs lacks lowerdir+ (Linux 6.8)",
+                ))
             }
             Err(FsConfigError::Failed(e)) => return Err(e),
         }
@@ -215,7 +237,11 @@ fn fs_context_log(fsfd: RawFd) -> String {
         if n <= 0 {
             break;
         }
-        lines.push(String::from_utf8_lossy(&buf[..n as usize]).trim_end().to_string());
+        lines.push(
+            String::from_utf8_lossy(&buf[..n as usize])
+                .trim_end()
+                .to_string(),
+        );
     }
     lines.join("; ")
 }
@@ -224,7 +250,14 @@ fn fsconfig_string(fsfd: RawFd, key: &CStr, value: &str) -> io::Result<()> {
     let value = CString::new(value)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in value"))?;
     cvt(unsafe {
-        libc::syscall(libc::SYS_fsconfig, fsfd, FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0)
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd,
+            FSCONFIG_SET_STRING,
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
     })
     .map(drop)
 }
@@ -235,10 +268,16 @@ fn mount_fsconfig(
     target: &Path,
     readonly: bool,
 ) -> std::result::Result<(), FsConfigError> {
-    let fsfd = match cvt(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) }) {
+    let fsfd = match cvt(unsafe {
+        libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC)
+    }) {
         Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Err(FsConfigError::Unsupported),
-        Err(e) => return Err(FsConfigError::Failed(io_err("fsopen overlay for", target)(e))),
+        Err(e) => {
+            return Err(FsConfigError::Failed(io_err("fsopen overlay for", target)(
+                e,
+            )))
+        }
     };
     let fs = fsfd.as_raw_fd();
     let failed = |step: &'static str, e: io::Error| {
@@ -254,7 +293,8 @@ fn mount_fsconfig(
         if let Err(e) = fsconfig_string(fs, c"lowerdir+", &layer.name(256)) {
             if i == 0 && e.raw_os_error() == Some(libc::EINVAL) {
                 let log = fs_context_log(fs);
-                if log.contains("lowerdir+") || log.is_empty() || log.contains("Unknown parameter") {
+                if log.contains("lowerdir+") || log.is_empty() || log.contains("Unknown parameter")
+                {
                     return Err(FsConfigError::Unsupported);
                 }
             }
@@ -262,15 +302,25 @@ fn mount_fsconfig(
         }
     }
     if let Some((upper, work)) = rw {
-        fsconfig_string(fs, c"upperdir", &upper.name(256)).map_err(|e| failed("set upperdir for", e))?;
-        fsconfig_string(fs, c"workdir", &work.name(256)).map_err(|e| failed("set workdir for", e))?;
+        fsconfig_string(fs, c"upperdir", &upper.name(256))
+            .map_err(|e| failed("set upperdir for", e))?;
+        fsconfig_string(fs, c"workdir", &work.name(256))
+            .map_err(|e| failed("set workdir for", e))?;
         // diff_layer reads the upper as Docker's overlay driver does; a
         // renamed lower directory recorded as a redirect xattr cannot be
         // expressed in a tar diff, so renames must copy up instead.
-        fsconfig_string(fs, c"redirect_dir", "off").map_err(|e| failed("set redirect_dir for", e))?;
+        fsconfig_string(fs, c"redirect_dir", "off")
+            .map_err(|e| failed("set redirect_dir for", e))?;
     }
     cvt(unsafe {
-        libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_void>(), 0)
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs,
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
     })
     .map_err(|e| failed("create overlay for", e))?;
     let attrs = if readonly { MOUNT_ATTR_RDONLY } else { 0 };
@@ -304,7 +354,11 @@ fn mount_legacy(
         let mut data = String::from("lowerdir=");
         data.push_str(&lowers.iter().map(name).collect::<Vec<_>>().join(":"));
         if let Some((upper, work)) = rw {
-            data.push_str(&format!(",upperdir={},workdir={},redirect_dir=off", name(upper), name(work)));
+            data.push_str(&format!(
+                ",upperdir={},workdir={},redirect_dir=off",
+                name(upper),
+                name(work)
+            ));
         }
         data
     };
@@ -315,14 +369,23 @@ fn mount_legacy(
     if data.len() >= page {
         return Err(OverlayError::Invalid {
             target: target.to_path_buf(),
-            reason: format!("{} layers do not fit in mount options on this kernel (needs Linux 6.8)", lowers.len()),
+            reason: format!(
+                "{} layers do not fit in mount options on this kernel (needs Linux 6.8)",
+                lowers.len()
+            ),
         });
     }
     let c_data = CString::new(data).map_err(|e| io_err("mount overlay on", target)(e.into()))?;
     let c_target = cstring(target).map_err(io_err("mount overlay on", target))?;
     let flags = if readonly { libc::MS_RDONLY } else { 0 };
     cvt(unsafe {
-        libc::mount(c"overlay".as_ptr(), c_target.as_ptr(), c"overlay".as_ptr(), flags, c_data.as_ptr().cast()) as libc::c_long
+        libc::mount(
+            c"overlay".as_ptr(),
+            c_target.as_ptr(),
+            c"overlay".as_ptr(),
+            flags,
+            c_data.as_ptr().cast(),
+        ) as libc::c_long
     })
     .map(drop)
     .map_err(io_err("mount overlay on", target))
@@ -352,7 +415,13 @@ fn bind(source: &Path, target: &Path, readonly: bool, recursive: bool) -> Result
         flags |= libc::MS_REC;
     }
     cvt(unsafe {
-        libc::mount(c_source.as_ptr(), c_target.as_ptr(), std::ptr::null(), flags, std::ptr::null()) as libc::c_long
+        libc::mount(
+            c_source.as_ptr(),
+            c_target.as_ptr(),
+            std::ptr::null(),
+            flags,
+            std::ptr::null(),
+        ) as libc::c_long
     })
     .map_err(io_err("bind mount onto", target))?;
     if !readonly {
@@ -360,7 +429,12 @@ fn bind(source: &Path, target: &Path, readonly: bool, recursive: bool) -> Result
     }
     // MS_RDONLY is ignored on the bind itself; it takes a remount.
     // mount_setattr (5.12) reaches submounts too; remount only the top.
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let set = cvt(unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
@@ -438,7 +512,10 @@ mod tests {
         // lower[0] is the top: its "shared" wins.
         assert_eq!(fs::read_to_string(target.join("shared")).unwrap(), "0");
         for i in 0..n {
-            assert_eq!(fs::read_to_string(target.join(format!("only-{i}"))).unwrap(), i.to_string());
+            assert_eq!(
+                fs::read_to_string(target.join(format!("only-{i}"))).unwrap(),
+                i.to_string()
+            );
         }
         // No upper: read-only.
         let err = fs::write(target.join("new"), "x").unwrap_err();
@@ -473,8 +550,11 @@ mod tests {
         }
         let tmp = tempfile::tempdir().unwrap();
         let lowers = layers(tmp.path(), 2);
-        let (upper, work, target) =
-            (tmp.path().join("upper"), tmp.path().join("work"), tmp.path().join("merged"));
+        let (upper, work, target) = (
+            tmp.path().join("upper"),
+            tmp.path().join("work"),
+            tmp.path().join("merged"),
+        );
         for d in [&upper, &work, &target] {
             fs::create_dir(d).unwrap();
         }
@@ -486,7 +566,10 @@ mod tests {
         assert_eq!(fs::read_to_string(upper.join("new")).unwrap(), "n");
         let st = fs::symlink_metadata(upper.join("only-1")).unwrap();
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        assert!(st.file_type().is_char_device() && st.rdev() == 0, "whiteout expected");
+        assert!(
+            st.file_type().is_char_device() && st.rdev() == 0,
+            "whiteout expected"
+        );
     }
 
     #[test]
@@ -497,15 +580,21 @@ mod tests {
         }
         let tmp = tempfile::tempdir().unwrap();
         let lowers = layers(tmp.path(), 1);
-        let (upper, work, target) =
-            (tmp.path().join("upper"), tmp.path().join("work"), tmp.path().join("merged"));
+        let (upper, work, target) = (
+            tmp.path().join("upper"),
+            tmp.path().join("work"),
+            tmp.path().join("merged"),
+        );
         for d in [&upper, &work, &target] {
             fs::create_dir(d).unwrap();
         }
         mount_overlay(&lowers, Some(&upper), Some(&work), &target, true).unwrap();
         let _guard = Mounted(target.clone());
         assert_eq!(fs::read_to_string(target.join("shared")).unwrap(), "0");
-        assert_eq!(fs::write(target.join("x"), "x").unwrap_err().raw_os_error(), Some(libc::EROFS));
+        assert_eq!(
+            fs::write(target.join("x"), "x").unwrap_err().raw_os_error(),
+            Some(libc::EROFS)
+        );
     }
 
     #[test]
@@ -521,7 +610,10 @@ mod tests {
         mount_overlay(&lowers, None, None, &target, false).unwrap();
         let _guard = Mounted(target.clone());
         assert_eq!(fs::read_to_string(target.join("only-0")).unwrap(), "0");
-        assert_eq!(fs::write(target.join("x"), "x").unwrap_err().raw_os_error(), Some(libc::EROFS));
+        assert_eq!(
+            fs::write(target.join("x"), "x").unwrap_err().raw_os_error(),
+            Some(libc::EROFS)
+        );
     }
 
     #[test]
@@ -538,35 +630,53 @@ mod tests {
         bind_mount(&src, &target, true).unwrap();
         let guard = Mounted(target.clone());
         assert_eq!(fs::read_to_string(target.join("f")).unwrap(), "hello");
-        assert_eq!(fs::write(target.join("f"), "x").unwrap_err().raw_os_error(), Some(libc::EROFS));
+        assert_eq!(
+            fs::write(target.join("f"), "x").unwrap_err().raw_os_error(),
+            Some(libc::EROFS)
+        );
         std::mem::forget(guard);
         unmount(&target, false).unwrap();
         assert!(!target.join("f").exists());
         // Not mounted any more: an error, with errno and path kept.
         let err = unmount(&target, false).unwrap_err();
-        assert_eq!(err.io_error().and_then(|e| e.raw_os_error()), Some(libc::EINVAL));
+        assert_eq!(
+            err.io_error().and_then(|e| e.raw_os_error()),
+            Some(libc::EINVAL)
+        );
         assert!(err.to_string().contains("dst"), "{err}");
     }
 
     #[test]
     fn bad_arguments_are_rejected_before_any_syscall() {
         let t = Path::new("/nonexistent-target");
-        assert!(matches!(mount_overlay(&[], None, None, t, false), Err(OverlayError::Invalid { .. })));
+        assert!(matches!(
+            mount_overlay(&[], None, None, t, false),
+            Err(OverlayError::Invalid { .. })
+        ));
         let l = vec![PathBuf::from("/")];
         assert!(matches!(
             mount_overlay(&l, Some(Path::new("/")), None, t, false),
             Err(OverlayError::Invalid { .. })
         ));
         let many = vec![PathBuf::from("/"); MAX_LAYERS + 1];
-        assert!(matches!(mount_overlay(&many, None, None, t, false), Err(OverlayError::Invalid { .. })));
+        assert!(matches!(
+            mount_overlay(&many, None, None, t, false),
+            Err(OverlayError::Invalid { .. })
+        ));
     }
 
     #[test]
     fn missing_lower_names_it() {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("nope");
-        let err = mount_overlay(&[missing.clone(), tmp.path().to_path_buf()], None, None, tmp.path(), false)
-            .unwrap_err();
+        let err = mount_overlay(
+            &[missing.clone(), tmp.path().to_path_buf()],
+            None,
+            None,
+            tmp.path(),
+            false,
+        )
+        .unwrap_err();
         assert_eq!(err.path(), missing.as_path());
     }
 }

@@ -24,7 +24,9 @@ where
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(MoorageError::new_err(format!("internal error (panic): {what}")))
+            Err(MoorageError::new_err(format!(
+                "internal error (panic): {what}"
+            )))
         }
     }
 }

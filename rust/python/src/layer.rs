@@ -22,7 +22,11 @@ pub fn apply_layer<'py>(
     whiteout_format: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let format: WhiteoutFormat = whiteout_format.parse().map_err(layer_error)?;
-    let report = detached(py, || layer::apply_layer(&source, &dest, format), layer_error)?;
+    let report = detached(
+        py,
+        || layer::apply_layer(&source, &dest, format),
+        layer_error,
+    )?;
     let out = PyDict::new(py);
     out.set_item("digest", report.digest)?;
     out.set_item("diff_id", report.diff_id)?;
@@ -35,7 +39,11 @@ pub fn apply_layer<'py>(
 
 /// Writes the tar diff of the overlay upper dir `upper` to `output`.
 #[pyfunction]
-pub fn diff_layer<'py>(py: Python<'py>, upper: PathBuf, output: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+pub fn diff_layer<'py>(
+    py: Python<'py>,
+    upper: PathBuf,
+    output: PathBuf,
+) -> PyResult<Bound<'py, PyDict>> {
     let report = detached(py, || layer::diff_layer(&upper, &output), layer_error)?;
     let out = PyDict::new(py);
     out.set_item("diff_id", report.diff_id)?;

@@ -38,6 +38,15 @@ pub fn unmount(py: Python<'_>, target: PathBuf, detach: bool) -> PyResult<()> {
 /// `readonly`.
 #[pyfunction]
 #[pyo3(signature = (source, target, readonly = false))]
-pub fn bind_mount(py: Python<'_>, source: PathBuf, target: PathBuf, readonly: bool) -> PyResult<()> {
-    detached(py, || overlay::bind_mount(&source, &target, readonly), overlay_error)
+pub fn bind_mount(
+    py: Python<'_>,
+    source: PathBuf,
+    target: PathBuf,
+    readonly: bool,
+) -> PyResult<()> {
+    detached(
+        py,
+        || overlay::bind_mount(&source, &target, readonly),
+        overlay_error,
+    )
 }

@@ -142,7 +142,10 @@ fn cstr(bytes_with_nul: &[u8]) -> io::Result<&CStr> {
 }
 
 fn timespecs(sec: i64, nsec: i64) -> [libc::timespec; 2] {
-    let ts = libc::timespec { tv_sec: sec as libc::time_t, tv_nsec: nsec as _ };
+    let ts = libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: nsec as _,
+    };
     [ts, ts]
 }
 
@@ -187,24 +190,39 @@ impl Applier {
         String::from_utf8_lossy(&self.raw).into_owned()
     }
 
-    fn err(&self, step: &'static str) -> impl FnOnce(io::Error) -> LayerError {
-        let entry = self.entry_name();
-        move |source| LayerError::Entry { entry, step, source }
+    /// Error mapper for `step`; the entry name is only formatted on error
+    /// (this runs several times per file on the hot path).
+    fn err<'a>(&'a self, step: &'static str) -> impl FnOnce(io::Error) -> LayerError + 'a {
+        move |source| LayerError::Entry {
+            entry: self.entry_name(),
+            step,
+            source,
+        }
     }
 
     fn invalid(&self, reason: impl Into<String>) -> LayerError {
-        LayerError::Invalid { entry: self.entry_name(), reason: reason.into() }
+        LayerError::Invalid {
+            entry: self.entry_name(),
+            reason: reason.into(),
+        }
     }
 
     fn run(&mut self, chunks: &mut ChunkReader, source: &Path) -> Result<u64> {
-        let stream_err = |e| LayerError::Stream { path: source.to_path_buf(), source: e };
+        let stream_err = |e| LayerError::Stream {
+            path: source.to_path_buf(),
+            source: e,
+        };
         let mut archive = tar::Archive::new(chunks);
         let mut count = 0u64;
         for entry in archive.entries().map_err(stream_err)? {
             let mut entry = entry.map_err(stream_err)?;
             if self.apply_entry(&mut entry).map_err(|e| match e {
                 // Reading entry data can fail because the stream broke.
-                LayerError::Entry { step: "read data", source, .. } => stream_err(source),
+                LayerError::Entry {
+                    step: "read data",
+                    source,
+                    ..
+                } => stream_err(source),
                 other => other,
             })? {
                 count += 1;
@@ -252,7 +270,8 @@ impl Applier {
             }
             let root = self.root.as_raw_fd();
             self.set_meta_at(root, c"", &meta, false)?;
-            self.dir_times.push((Vec::new(), meta.mtime_sec, meta.mtime_nsec));
+            self.dir_times
+                .push((Vec::new(), meta.mtime_sec, meta.mtime_nsec));
             return Ok(true);
         }
         let name_at = base_start(&self.path);
@@ -273,10 +292,17 @@ impl Applier {
             (Ok(u), Ok(g)) => (u, g),
             _ => return Err(self.invalid(format!("uid/gid {uid}/{gid} out of range"))),
         };
-        let mut meta =
-            Meta { mode, uid, gid, mtime_sec: mtime.min(i64::MAX as u64) as i64, mtime_nsec: 0 };
+        let mut meta = Meta {
+            mode,
+            uid,
+            gid,
+            mtime_sec: mtime.min(i64::MAX as u64) as i64,
+            mtime_nsec: 0,
+        };
         self.xattrs.clear();
-        let pax = entry.pax_extensions().map_err(|e| self.invalid(bad("PAX header", e)))?;
+        let pax = entry
+            .pax_extensions()
+            .map_err(|e| self.invalid(bad("PAX header", e)))?;
         if let Some(pax) = pax {
             for ext in pax {
                 let ext = ext.map_err(|e| self.invalid(bad("PAX record", e)))?;
@@ -377,10 +403,8 @@ impl Applier {
                         if !fsops::is_dir(&st) {
                             self.remove_existing(parent, name, plain)?;
                             let parent = self.dir_fd(dir)?;
-                            cvt(unsafe {
-                                libc::mkdirat(parent, name.as_ptr(), meta.mode & 0o777)
-                            })
-                            .map_err(self.err("mkdir"))?;
+                            cvt(unsafe { libc::mkdirat(parent, name.as_ptr(), meta.mode & 0o777) })
+                                .map_err(self.err("mkdir"))?;
                         }
                         true
                     }
@@ -388,7 +412,8 @@ impl Applier {
                 };
                 let parent = self.dir_fd(dir)?;
                 self.set_meta_at(parent, name, meta, existed)?;
-                self.dir_times.push((plain.to_vec(), meta.mtime_sec, meta.mtime_nsec));
+                self.dir_times
+                    .push((plain.to_vec(), meta.mtime_sec, meta.mtime_nsec));
                 Ok(())
             }
             EntryType::Symlink => {
@@ -438,11 +463,17 @@ impl Applier {
                     c.push(0);
                     let c = cstr(&c).map_err(self.err("hardlink target"))?;
                     Some(
-                        fsops::open_in_root(self.root.as_raw_fd(), c, libc::O_PATH | libc::O_DIRECTORY)
-                            .map_err(self.err("open hardlink target directory"))?,
+                        fsops::open_in_root(
+                            self.root.as_raw_fd(),
+                            c,
+                            libc::O_PATH | libc::O_DIRECTORY,
+                        )
+                        .map_err(self.err("open hardlink target directory"))?,
                     )
                 };
-                let t_parent_fd = t_parent.as_ref().map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+                let t_parent_fd = t_parent
+                    .as_ref()
+                    .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
                 let mut parent = parent;
                 let mut retried = false;
                 loop {
@@ -454,9 +485,10 @@ impl Applier {
                         Ok(_) => return Ok(()),
                         Err(e) if e.raw_os_error() == Some(libc::EEXIST) && !retried => {
                             // Linking a path onto itself: nothing to do.
-                            if let (Ok(a), Ok(b)) =
-                                (fsops::lstat_at(t_parent_fd, t_name), fsops::lstat_at(parent, name))
-                            {
+                            if let (Ok(a), Ok(b)) = (
+                                fsops::lstat_at(t_parent_fd, t_name),
+                                fsops::lstat_at(parent, name),
+                            ) {
                                 if a.st_dev == b.st_dev && a.st_ino == b.st_ino {
                                     return Ok(());
                                 }
@@ -484,7 +516,10 @@ impl Applier {
                 self.set_meta_at(parent, name, meta, false)?;
                 self.set_time_at(parent, name, meta)
             }
-            other => Err(self.invalid(format!("unsupported tar entry type {:?}", other.as_byte() as char))),
+            other => Err(self.invalid(format!(
+                "unsupported tar entry type {:?}",
+                other.as_byte() as char
+            ))),
         }
     }
 
@@ -520,7 +555,12 @@ impl Applier {
             Ok(_) => Ok(()),
             // Unprivileged (rootless without a user namespace) cannot give
             // files away; keep our own ownership, as GNU tar does for users.
-            Err(e) if !self.privileged && matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL)) => Ok(()),
+            Err(e)
+                if !self.privileged
+                    && matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL)) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -533,7 +573,8 @@ impl Applier {
         plain: &[u8],
         meta: &Meta,
     ) -> Result<()> {
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         let create_mode = (meta.mode & 0o777) as libc::c_uint;
         let fd = match cvt(unsafe { libc::openat(parent, name.as_ptr(), flags, create_mode) }) {
             Ok(fd) => fd,
@@ -549,7 +590,10 @@ impl Applier {
         let mut file = unsafe { File::from_raw_fd(fd) };
         let mut remaining = entry.size();
         while remaining > 0 {
-            let want = self.buf.len().min(remaining.min(usize::MAX as u64) as usize);
+            let want = self
+                .buf
+                .len()
+                .min(remaining.min(usize::MAX as u64) as usize);
             let n = match entry.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     return Err(self.err("read data")(io::Error::new(
@@ -590,7 +634,8 @@ impl Applier {
         };
         let ret = cvt(unsafe { libc::fchownat(dir, name.as_ptr(), meta.uid, meta.gid, flags) });
         self.chown_ok(ret).map_err(self.err("chown"))?;
-        let st = fsops::lstat_at(dir, if is_self { c"." } else { name }).map_err(self.err("lstat"))?;
+        let st =
+            fsops::lstat_at(dir, if is_self { c"." } else { name }).map_err(self.err("lstat"))?;
         let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
         // Symlink modes are meaningless on Linux (and fchmodat would follow).
         if !is_link && (force_chmod || is_self || self.needs_chmod(meta.mode)) {
@@ -636,31 +681,38 @@ impl Applier {
                 let mut c = dir.clone();
                 c.push(0);
                 let c = cstr(&c).map_err(self.err("whiteout name"))?;
-                match fsops::open_in_root(self.root.as_raw_fd(), c, libc::O_PATH | libc::O_DIRECTORY) {
+                match fsops::open_in_root(
+                    self.root.as_raw_fd(),
+                    c,
+                    libc::O_PATH | libc::O_DIRECTORY,
+                ) {
                     Ok(fd) => Some(fd),
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) =>
+                    {
                         return Ok(())
                     }
                     Err(e) => return Err(self.err("open whiteout directory")(e)),
                 }
             };
-            let parent_fd = parent.as_ref().map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+            let parent_fd = parent
+                .as_ref()
+                .map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
             return fsops::remove_all_at(parent_fd, name).map_err(self.err("apply whiteout"));
         }
         let parent = self.dir_fd(&dir)?;
-        match self.format {
-            WhiteoutFormat::Overlay => {
-                self.mknod(parent, &dir, name, &target_path, libc::S_IFCHR, 0)?;
-                let parent = self.dir_fd(&dir)?;
-                let ret = cvt(unsafe {
-                    libc::fchownat(parent, name.as_ptr(), meta.uid, meta.gid, libc::AT_SYMLINK_NOFOLLOW)
-                });
-                self.chown_ok(ret).map_err(self.err("chown whiteout"))
-            }
-            WhiteoutFormat::Vfs => {
-                fsops::remove_all_at(parent, name).map_err(self.err("apply whiteout"))
-            }
-        }
+        self.mknod(parent, &dir, name, &target_path, libc::S_IFCHR, 0)?;
+        let parent = self.dir_fd(&dir)?;
+        let ret = cvt(unsafe {
+            libc::fchownat(
+                parent,
+                name.as_ptr(),
+                meta.uid,
+                meta.gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        });
+        self.chown_ok(ret).map_err(self.err("chown whiteout"))
     }
 
     /// `.wh..wh..opq`: mark the directory opaque (overlay), or delete what
@@ -671,14 +723,16 @@ impl Applier {
         match self.format {
             WhiteoutFormat::Overlay => {
                 let dir_fd = self.dir_fd(&dir)?;
-                let key = CString::new(OVERLAY_OPAQUE_XATTR).map_err(|e| self.err("xattr")(e.into()))?;
+                let key =
+                    CString::new(OVERLAY_OPAQUE_XATTR).map_err(|e| self.err("xattr")(e.into()))?;
                 fsops::lsetxattr_at(dir_fd, c"", &key, b"y").map_err(self.err("set opaque xattr"))
             }
             WhiteoutFormat::Vfs => {
                 self.invalidate_under(&dir);
                 let dir_fd = self.dir_fd(&dir)?;
                 let mut prefix = dir.clone();
-                self.remove_not_unpacked(dir_fd, &mut prefix).map_err(self.err("apply opaque whiteout"))
+                self.remove_not_unpacked(dir_fd, &mut prefix)
+                    .map_err(self.err("apply opaque whiteout"))
             }
         }
     }
@@ -699,7 +753,10 @@ impl Applier {
                             libc::openat(
                                 dir_fd,
                                 name.as_ptr(),
-                                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                                libc::O_RDONLY
+                                    | libc::O_DIRECTORY
+                                    | libc::O_NOFOLLOW
+                                    | libc::O_CLOEXEC,
                             )
                         })?;
                         let child = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -734,8 +791,15 @@ impl Applier {
             let mut name = path[at..].to_vec();
             name.push(0);
             let name = cstr(&name).map_err(self.err("name"))?;
-            cvt(unsafe { libc::utimensat(parent, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
-                .map_err(self.err("set directory mtime"))?;
+            cvt(unsafe {
+                libc::utimensat(
+                    parent,
+                    name.as_ptr(),
+                    ts.as_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            })
+            .map_err(self.err("set directory mtime"))?;
         }
         Ok(())
     }
@@ -775,7 +839,10 @@ mod unit {
 
     #[test]
     fn pax_time() {
-        assert_eq!(parse_pax_time(b"1700000000.5"), Some((1_700_000_000, 500_000_000)));
+        assert_eq!(
+            parse_pax_time(b"1700000000.5"),
+            Some((1_700_000_000, 500_000_000))
+        );
         assert_eq!(parse_pax_time(b"12"), Some((12, 0)));
         assert_eq!(parse_pax_time(b"x"), None);
     }

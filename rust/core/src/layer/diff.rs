@@ -55,7 +55,9 @@ pub fn diff_layer(upper: &Path, output: &Path) -> Result<DiffReport> {
     differ.walk(root.as_raw_fd(), &mut rel)?;
     let writer = differ.builder.into_inner().map_err(out_err("write"))?;
     let (buffered, diff_id, size) = writer.finish();
-    let file = buffered.into_inner().map_err(|e| out_err("write")(e.into_error()))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| out_err("write")(e.into_error()))?;
     // The caller stores this as a blob: it must be on disk before it is named.
     file.sync_all().map_err(out_err("fsync"))?;
     Ok(DiffReport { diff_id, size })
@@ -142,7 +144,12 @@ impl Differ {
         let pax: Vec<(String, &[u8])> = xattrs
             .iter()
             .filter(|(k, _)| xattr_exported(k.as_bytes()))
-            .map(|(k, v)| (format!("SCHILY.xattr.{}", k.to_string_lossy()), v.as_slice()))
+            .map(|(k, v)| {
+                (
+                    format!("SCHILY.xattr.{}", k.to_string_lossy()),
+                    v.as_slice(),
+                )
+            })
             .collect();
         if !pax.is_empty() {
             self.builder
@@ -167,11 +174,18 @@ impl Differ {
                 header.set_entry_type(EntryType::Regular);
                 header.set_size(st.st_size as u64);
                 let fd = cvt(unsafe {
-                    libc::openat(dir, name.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    libc::openat(
+                        dir,
+                        name.as_ptr(),
+                        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                    )
                 })
                 .map_err(self.fail(rel, "open"))?;
                 let file = unsafe { File::from_raw_fd(fd) };
-                let mut data = SizedReader { inner: file, left: st.st_size as u64 };
+                let mut data = SizedReader {
+                    inner: file,
+                    left: st.st_size as u64,
+                };
                 self.builder
                     .append_data(&mut header, rel, &mut data)
                     .map_err(self.fail(rel, "write"))
@@ -228,8 +242,12 @@ impl Differ {
                 if fmt != libc::S_IFIFO {
                     let major = libc::major(st.st_rdev);
                     let minor = libc::minor(st.st_rdev);
-                    header.set_device_major(major).map_err(self.fail(rel, "device number of"))?;
-                    header.set_device_minor(minor).map_err(self.fail(rel, "device number of"))?;
+                    header
+                        .set_device_major(major)
+                        .map_err(self.fail(rel, "device number of"))?;
+                    header
+                        .set_device_minor(minor)
+                        .map_err(self.fail(rel, "device number of"))?;
                 }
                 self.builder
                     .append_data(&mut header, rel, io::empty())
@@ -256,7 +274,10 @@ impl<R: Read> Read for SizedReader<R> {
         let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while archiving"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while archiving",
+            ));
         }
         self.left -= n as u64;
         Ok(n)

@@ -26,7 +26,10 @@ fn path_cstring(path: &Path) -> io::Result<CString> {
 pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     let c = path_cstring(path)?;
     let fd = cvt(unsafe {
-        libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
     })?;
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -161,7 +164,11 @@ pub(crate) fn list_dir(dir: RawFd) -> io::Result<Vec<CString>> {
     // Reopen through the fd so the stream has its own offset and our fd stays
     // usable; "." relative to an fd never involves a symlink.
     let fd = cvt(unsafe {
-        libc::openat(dir, c".".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        libc::openat(
+            dir,
+            c".".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
     })?;
     let stream = unsafe { libc::fdopendir(fd) };
     if stream.is_null() {
@@ -176,7 +183,11 @@ pub(crate) fn list_dir(dir: RawFd) -> io::Result<Vec<CString>> {
         let ent = unsafe { libc::readdir64(stream) };
         if ent.is_null() {
             let errno = unsafe { *libc::__errno_location() };
-            break if errno == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(errno)) };
+            break if errno == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::from_raw_os_error(errno))
+            };
         }
         let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
         let bytes = name.to_bytes();
@@ -205,13 +216,25 @@ pub(crate) fn lsetxattr_at(dir: RawFd, name: &CStr, key: &CStr, value: &[u8]) ->
         let p = CString::new(format!("/proc/self/fd/{dir}"))
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL"))?;
         return cvt(unsafe {
-            libc::setxattr(p.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+            libc::setxattr(
+                p.as_ptr(),
+                key.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
         })
         .map(drop);
     }
     let p = proc_fd_path(dir, name)?;
     cvt(unsafe {
-        libc::lsetxattr(p.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::lsetxattr(
+            p.as_ptr(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     })
     .map(drop)
 }
@@ -248,7 +271,12 @@ pub(crate) fn lgetxattr(path: &CStr, key: &CStr) -> io::Result<Option<Vec<u8>>> 
     let mut value = vec![0u8; 256];
     loop {
         let n = unsafe {
-            libc::lgetxattr(path.as_ptr(), key.as_ptr(), value.as_mut_ptr().cast(), value.len())
+            libc::lgetxattr(
+                path.as_ptr(),
+                key.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
         };
         if n >= 0 {
             value.truncate(n as usize);

@@ -57,7 +57,12 @@ pub(crate) struct StreamSummary {
 }
 
 fn detect(path: &Path, head: &[u8]) -> Result<Compression> {
-    let unsupported = |kind| Err(LayerError::UnsupportedCompression { path: path.to_path_buf(), kind });
+    let unsupported = |kind| {
+        Err(LayerError::UnsupportedCompression {
+            path: path.to_path_buf(),
+            kind,
+        })
+    };
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Compression::Gzip)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -139,11 +144,18 @@ fn read_all(
     tx: SyncSender<(Vec<u8>, usize)>,
     free: Receiver<Vec<u8>>,
 ) -> std::result::Result<Result<StreamSummary>, Cancelled> {
-    let stream_err = |source| LayerError::Stream { path: path.to_path_buf(), source };
+    let stream_err = |source| LayerError::Stream {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = match File::open(path) {
         Ok(f) => f,
         Err(source) => {
-            return Ok(Err(LayerError::Io { step: "open layer", path: path.to_path_buf(), source }))
+            return Ok(Err(LayerError::Io {
+                step: "open layer",
+                path: path.to_path_buf(),
+                source,
+            }))
         }
     };
     let mut raw = BufReader::with_capacity(CHUNK, HashingReader::new(file));
@@ -189,7 +201,13 @@ fn read_all(
     }
     let (digest, compressed_size) = raw.into_inner().finish();
     let (diff_id, size) = uncompressed.unwrap_or_else(|| (digest.clone(), compressed_size));
-    Ok(Ok(StreamSummary { digest, diff_id, size, compressed_size, compression }))
+    Ok(Ok(StreamSummary {
+        digest,
+        diff_id,
+        size,
+        compressed_size,
+        compression,
+    }))
 }
 
 /// Runs `consume` over the decompressed stream of the layer at `path` while a
@@ -206,13 +224,26 @@ pub(crate) fn with_layer_stream<T>(
         let reader = std::thread::Builder::new()
             .name("moorage-layer-read".into())
             .spawn_scoped(scope, move || read_all(path, tx, free_rx))
-            .map_err(|source| LayerError::Io { step: "spawn reader thread for", path: path.to_path_buf(), source })?;
-        let mut chunks = ChunkReader { rx, free: free_tx, buf: Vec::new(), len: 0, pos: 0 };
+            .map_err(|source| LayerError::Io {
+                step: "spawn reader thread for",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let mut chunks = ChunkReader {
+            rx,
+            free: free_tx,
+            buf: Vec::new(),
+            len: 0,
+            pos: 0,
+        };
         let consumed = consume(&mut chunks).and_then(|value| {
             // Drain to EOF so the digests cover trailing padding.
             io::copy(&mut chunks, &mut io::sink())
                 .map(|_| value)
-                .map_err(|source| LayerError::Stream { path: path.to_path_buf(), source })
+                .map_err(|source| LayerError::Stream {
+                    path: path.to_path_buf(),
+                    source,
+                })
         });
         // Hang up before joining so a reader blocked on a full channel wakes.
         drop(chunks);

@@ -35,7 +35,9 @@ fn header(kind: EntryType, mode: u32) -> Header {
 
 impl TarMaker {
     fn new() -> Self {
-        TarMaker { b: tar::Builder::new(Vec::new()) }
+        TarMaker {
+            b: tar::Builder::new(Vec::new()),
+        }
     }
     fn dir(mut self, path: &str, mode: u32) -> Self {
         let mut h = header(EntryType::Directory, mode);
@@ -90,7 +92,9 @@ impl TarMaker {
         self
     }
     fn pax(mut self, records: &[(&str, &[u8])]) -> Self {
-        self.b.append_pax_extensions(records.iter().copied()).unwrap();
+        self.b
+            .append_pax_extensions(records.iter().copied())
+            .unwrap();
         self
     }
     fn finish(self) -> Vec<u8> {
@@ -148,24 +152,45 @@ fn plain_entries_modes_times_and_digests() {
     assert_eq!(report.entries, 7);
 
     let d = &case.dest;
-    assert_eq!(fs::read(d.join("etc/hosts")).unwrap(), b"127.0.0.1 localhost\n");
+    assert_eq!(
+        fs::read(d.join("etc/hosts")).unwrap(),
+        b"127.0.0.1 localhost\n"
+    );
     let su = fs::metadata(d.join("bin/su")).unwrap();
     assert_eq!(su.permissions().mode() & 0o7777, 0o4755);
     assert_eq!(su.mtime(), 1_600_000_000);
-    assert_eq!(fs::metadata(d.join("etc/shadow")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(d.join("etc/shadow"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     // Directory mode and mtime survive the files created in it afterwards.
     let etc = fs::metadata(d.join("etc")).unwrap();
     assert_eq!(etc.permissions().mode() & 0o7777, 0o750);
     assert_eq!(etc.mtime(), 1_600_000_000);
     // Implicit parent "bin" was created.
     assert!(d.join("bin").is_dir());
-    assert_eq!(fs::read_link(d.join("etc/localtime")).unwrap(), Path::new("/usr/share/zoneinfo/UTC"));
-    assert_eq!(fs::symlink_metadata(d.join("etc/localtime")).unwrap().mtime(), 1_600_000_000);
+    assert_eq!(
+        fs::read_link(d.join("etc/localtime")).unwrap(),
+        Path::new("/usr/share/zoneinfo/UTC")
+    );
+    assert_eq!(
+        fs::symlink_metadata(d.join("etc/localtime"))
+            .unwrap()
+            .mtime(),
+        1_600_000_000
+    );
     assert_eq!(
         fs::metadata(d.join("etc/hosts.bak")).unwrap().ino(),
         fs::metadata(d.join("etc/hosts")).unwrap().ino()
     );
-    assert!(fs::symlink_metadata(d.join("fifo")).unwrap().file_type().is_fifo());
+    assert!(fs::symlink_metadata(d.join("fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
 }
 
 #[test]
@@ -183,9 +208,16 @@ fn ownership_devices_and_xattrs() {
         })
         .device("dev/null", EntryType::Char, 1, 3)
         .device("dev/loop0", EntryType::Block, 7, 0)
-        .pax(&[("SCHILY.xattr.user.note", b"hello"), ("SCHILY.xattr.trusted.t", b"\x00\x01")])
+        .pax(&[
+            ("SCHILY.xattr.user.note", b"hello"),
+            ("SCHILY.xattr.trusted.t", b"\x00\x01"),
+        ])
         .file("tagged", b"t")
-        .pax(&[("SCHILY.xattr.trusted.d", b"dir"), ("uid", b"4000000"), ("mtime", b"1700000000.25")])
+        .pax(&[
+            ("SCHILY.xattr.trusted.d", b"dir"),
+            ("uid", b"4000000"),
+            ("mtime", b"1700000000.25"),
+        ])
         .dir("tagged-dir", 0o755)
         .finish();
     case.apply(&tar, WhiteoutFormat::Overlay).unwrap();
@@ -200,10 +232,19 @@ fn ownership_devices_and_xattrs() {
     let lp = fs::symlink_metadata(d.join("dev/loop0")).unwrap();
     assert!(lp.file_type().is_block_device());
     assert_eq!(lp.rdev(), libc::makedev(7, 0));
-    assert_eq!(xattr(&d.join("tagged"), "user.note").as_deref(), Some(&b"hello"[..]));
-    assert_eq!(xattr(&d.join("tagged"), "trusted.t").as_deref(), Some(&b"\x00\x01"[..]));
+    assert_eq!(
+        xattr(&d.join("tagged"), "user.note").as_deref(),
+        Some(&b"hello"[..])
+    );
+    assert_eq!(
+        xattr(&d.join("tagged"), "trusted.t").as_deref(),
+        Some(&b"\x00\x01"[..])
+    );
     let td = fs::metadata(d.join("tagged-dir")).unwrap();
-    assert_eq!(xattr(&d.join("tagged-dir"), "trusted.d").as_deref(), Some(&b"dir"[..]));
+    assert_eq!(
+        xattr(&d.join("tagged-dir"), "trusted.d").as_deref(),
+        Some(&b"dir"[..])
+    );
     assert_eq!(td.uid(), 4_000_000);
     assert_eq!((td.mtime(), td.mtime_nsec()), (1_700_000_000, 250_000_000));
 }
@@ -216,10 +257,17 @@ fn xattr(path: &Path, key: &str) -> Option<Vec<u8>> {
 
 #[test]
 fn gzip_and_zstd_are_detected_and_hashed() {
-    let tar = TarMaker::new().file("a", &vec![b'a'; 300_000]).file("b", b"b").finish();
+    let tar = TarMaker::new()
+        .file("a", &vec![b'a'; 300_000])
+        .file("b", b"b")
+        .finish();
     for (name, blob, kind) in [
         ("gz", gzip(&tar), Compression::Gzip),
-        ("zst", zstd::encode_all(&tar[..], 3).unwrap(), Compression::Zstd),
+        (
+            "zst",
+            zstd::encode_all(&tar[..], 3).unwrap(),
+            Compression::Zstd,
+        ),
     ] {
         let case = Case::new();
         let src = case.blob(name, &blob);
@@ -255,7 +303,10 @@ fn truncated_gzip_fails_and_xz_is_refused() {
     assert!(matches!(err, LayerError::Stream { .. }), "{err}");
     let src = case.blob("x.xz", b"\xfd7zXZ\x00rest");
     let err = apply_layer(&src, &case.dest, WhiteoutFormat::Overlay).unwrap_err();
-    assert!(matches!(err, LayerError::UnsupportedCompression { kind: "xz", .. }), "{err}");
+    assert!(
+        matches!(err, LayerError::UnsupportedCompression { kind: "xz", .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -278,8 +329,14 @@ fn overlay_whiteouts_become_devices_and_xattrs() {
     let gone = fs::symlink_metadata(case.dest.join("gone")).unwrap();
     assert!(gone.file_type().is_char_device());
     assert_eq!(gone.rdev(), 0);
-    assert!(fs::symlink_metadata(case.dest.join("sub/gone2")).unwrap().file_type().is_char_device());
-    assert_eq!(xattr(&case.dest.join("d"), OVERLAY_OPAQUE_XATTR).as_deref(), Some(&b"y"[..]));
+    assert!(fs::symlink_metadata(case.dest.join("sub/gone2"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert_eq!(
+        xattr(&case.dest.join("d"), OVERLAY_OPAQUE_XATTR).as_deref(),
+        Some(&b"y"[..])
+    );
     assert_eq!(fs::read(case.dest.join("d/kept")).unwrap(), b"k");
     assert!(!case.dest.join(".wh.gone").exists());
     assert!(!case.dest.join("d/.wh..wh..opq").exists());
@@ -316,8 +373,13 @@ fn vfs_whiteouts_delete() {
     assert_eq!(
         names,
         [
-            "dir", "dir/new-after", "dir/new-before", "keepdir", "keepdir/inner",
-            "keepdir/inner/new", "untouched"
+            "dir",
+            "dir/new-after",
+            "dir/new-before",
+            "keepdir",
+            "keepdir/inner",
+            "keepdir/inner/new",
+            "untouched"
         ]
     );
 }
@@ -327,7 +389,10 @@ fn dotdot_escape_is_refused_and_names_the_entry() {
     let case = Case::new();
     let tar = TarMaker::new().raw_file("../escaped", b"x").finish();
     let err = case.apply(&tar, WhiteoutFormat::Overlay).unwrap_err();
-    assert!(matches!(&err, LayerError::Invalid { entry, .. } if entry == "../escaped"), "{err}");
+    assert!(
+        matches!(&err, LayerError::Invalid { entry, .. } if entry == "../escaped"),
+        "{err}"
+    );
     assert!(!case.tmp.path().join("escaped").exists());
     let tar = TarMaker::new().raw_file("a/../../escaped", b"x").finish();
     assert!(case.apply(&tar, WhiteoutFormat::Overlay).is_err());
@@ -375,7 +440,10 @@ fn symlinked_parents_resolve_inside_dest() {
         .raw_file("abs/secret", b"pwned")
         .finish();
     let err = case.apply(&tar, WhiteoutFormat::Overlay).unwrap_err();
-    assert!(matches!(&err, LayerError::Entry { entry, .. } if entry == "abs/secret"), "{err}");
+    assert!(
+        matches!(&err, LayerError::Entry { entry, .. } if entry == "abs/secret"),
+        "{err}"
+    );
     assert_eq!(fs::read_to_string(out.join("secret")).unwrap(), "secret");
     assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
 }
@@ -390,25 +458,40 @@ fn existing_symlink_is_replaced_not_followed() {
         .finish();
     case.apply(&tar, WhiteoutFormat::Overlay).unwrap();
     assert_eq!(fs::read_to_string(out.join("secret")).unwrap(), "secret");
-    assert!(fs::symlink_metadata(case.dest.join("evil")).unwrap().is_file());
+    assert!(fs::symlink_metadata(case.dest.join("evil"))
+        .unwrap()
+        .is_file());
 }
 
 #[test]
 fn hardlinks_cannot_reach_outside() {
     let case = Case::new();
     let out = outside(&case);
-    let tar = TarMaker::new().raw_link(EntryType::Link, "h", "../outside/secret").finish();
+    let tar = TarMaker::new()
+        .raw_link(EntryType::Link, "h", "../outside/secret")
+        .finish();
     let err = case.apply(&tar, WhiteoutFormat::Overlay).unwrap_err();
-    assert!(matches!(&err, LayerError::Invalid { entry, .. } if entry == "h"), "{err}");
-    let tar = TarMaker::new().raw_link(EntryType::Link, "h", "../../etc/passwd").finish();
-    assert!(matches!(case.apply(&tar, WhiteoutFormat::Overlay), Err(LayerError::Invalid { .. })));
+    assert!(
+        matches!(&err, LayerError::Invalid { entry, .. } if entry == "h"),
+        "{err}"
+    );
+    let tar = TarMaker::new()
+        .raw_link(EntryType::Link, "h", "../../etc/passwd")
+        .finish();
+    assert!(matches!(
+        case.apply(&tar, WhiteoutFormat::Overlay),
+        Err(LayerError::Invalid { .. })
+    ));
     // Through a symlink: resolved inside dest, where there is no such file.
     let tar = TarMaker::new()
         .symlink("o", out.to_str().unwrap())
         .hardlink("h2", "o/secret")
         .finish();
     let err = case.apply(&tar, WhiteoutFormat::Overlay).unwrap_err();
-    assert!(matches!(&err, LayerError::Entry { entry, .. } if entry == "h2"), "{err}");
+    assert!(
+        matches!(&err, LayerError::Entry { entry, .. } if entry == "h2"),
+        "{err}"
+    );
     assert_eq!(fs::metadata(out.join("secret")).unwrap().nlink(), 1);
 }
 
@@ -434,7 +517,11 @@ fn dir_replaces_file_and_file_replaces_dir() {
     let case = Case::new();
     fs::write(case.dest.join("was-file"), "f").unwrap();
     fs::create_dir_all(case.dest.join("was-dir/sub")).unwrap();
-    let tar = TarMaker::new().dir("was-file", 0o755).file("was-file/in", b"i").file("was-dir", b"f").finish();
+    let tar = TarMaker::new()
+        .dir("was-file", 0o755)
+        .file("was-file/in", b"i")
+        .file("was-dir", b"f")
+        .finish();
     case.apply(&tar, WhiteoutFormat::Vfs).unwrap();
     assert_eq!(fs::read(case.dest.join("was-file/in")).unwrap(), b"i");
     assert_eq!(fs::read(case.dest.join("was-dir")).unwrap(), b"f");
@@ -447,7 +534,10 @@ fn long_names_and_bad_format() {
     let tar = TarMaker::new().file(&long, b"l").finish();
     case.apply(&tar, WhiteoutFormat::Overlay).unwrap();
     assert_eq!(fs::read(case.dest.join(&long)).unwrap(), b"l");
-    assert!(matches!("aufs".parse::<WhiteoutFormat>(), Err(LayerError::InvalidWhiteoutFormat(_))));
+    assert!(matches!(
+        "aufs".parse::<WhiteoutFormat>(),
+        Err(LayerError::InvalidWhiteoutFormat(_))
+    ));
 }
 
 /// Everything about a tree that a layer must carry, keyed by relative path.
@@ -464,7 +554,12 @@ fn walk(root: &Path) -> BTreeMap<String, String> {
             } else if ft.is_symlink() {
                 format!("link {:?} mtime={}", fs::read_link(&p).unwrap(), m.mtime())
             } else if ft.is_file() {
-                format!("file {:?} mtime={} nlink={}", fs::read(&p).unwrap(), m.mtime(), m.nlink())
+                format!(
+                    "file {:?} mtime={} nlink={}",
+                    fs::read(&p).unwrap(),
+                    m.mtime(),
+                    m.nlink()
+                )
             } else {
                 format!("special {:o} rdev={}", m.mode() & libc::S_IFMT, m.rdev())
             };
@@ -478,7 +573,13 @@ fn walk(root: &Path) -> BTreeMap<String, String> {
             xattrs.sort();
             out.insert(
                 rel,
-                format!("{what} mode={:o} {}:{} {}", m.mode() & 0o7777, m.uid(), m.gid(), xattrs.join(",")),
+                format!(
+                    "{what} mode={:o} {}:{} {}",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid(),
+                    xattrs.join(",")
+                ),
             );
             if ft.is_dir() {
                 rec(root, &p, out);
@@ -509,7 +610,8 @@ fn diff_round_trip_through_overlay() {
         fs::create_dir_all(&d).unwrap();
         d
     };
-    let (lower, upper, work, merged, copy) = (p("lower"), p("upper"), p("work"), p("merged"), p("copy"));
+    let (lower, upper, work, merged, copy) =
+        (p("lower"), p("upper"), p("work"), p("merged"), p("copy"));
     let base = TarMaker::new()
         .dir("etc", 0o755)
         .file("etc/keep", b"keep")
@@ -528,7 +630,14 @@ fn diff_round_trip_through_overlay() {
     apply_layer(&base_path, &lower, WhiteoutFormat::Overlay).unwrap();
     apply_layer(&base_path, &copy, WhiteoutFormat::Vfs).unwrap();
 
-    crate::overlay::mount_overlay(&[lower.clone()], Some(&upper), Some(&work), &merged, false).unwrap();
+    crate::overlay::mount_overlay(
+        std::slice::from_ref(&lower),
+        Some(&upper),
+        Some(&work),
+        &merged,
+        false,
+    )
+    .unwrap();
     let guard = Mounted(merged.clone());
     let m = |s: &str| merged.join(s);
     fs::write(m("etc/modify"), "after").unwrap();
@@ -541,8 +650,10 @@ fn diff_round_trip_through_overlay() {
     fs::hard_link(m("new"), m("new-link")).unwrap();
     std::os::unix::fs::symlink("etc/keep", m("sym")).unwrap();
     fs::set_permissions(m("usr-bin-ping"), fs::Permissions::from_mode(0o4711)).unwrap();
-    let c = std::ffi::CString::new(m("usr-bin-ping").into_os_string().into_encoded_bytes()).unwrap();
-    let r = unsafe { libc::lsetxattr(c.as_ptr(), c"user.cap".as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+    let c =
+        std::ffi::CString::new(m("usr-bin-ping").into_os_string().into_encoded_bytes()).unwrap();
+    let r =
+        unsafe { libc::lsetxattr(c.as_ptr(), c"user.cap".as_ptr(), b"v".as_ptr().cast(), 1, 0) };
     assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
     let want = walk(&merged);
     drop(guard);
@@ -563,8 +674,15 @@ fn diff_round_trip_through_overlay() {
     }
     assert!(names.contains(&"etc/.wh.delete".to_string()), "{names:?}");
     assert!(names.contains(&".wh.opt".to_string()), "{names:?}");
-    assert!(names.contains(&"var/cache/.wh..wh..opq".to_string()), "{names:?}");
-    assert_eq!(names.iter().filter(|n| n.starts_with("etc/")).count(), 2, "{names:?}");
+    assert!(
+        names.contains(&"var/cache/.wh..wh..opq".to_string()),
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("etc/")).count(),
+        2,
+        "{names:?}"
+    );
 
     let applied = apply_layer(&out, &copy, WhiteoutFormat::Vfs).unwrap();
     assert_eq!(applied.diff_id, report.diff_id);
