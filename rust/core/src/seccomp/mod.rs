@@ -147,9 +147,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<BpfProgram> {
                 group.insert(nr, None);
             } else {
                 let new_rules = rules_for(name, args)?;
-                match group.entry(nr).or_insert_with(|| Some(Vec::new())) {
-                    Some(rules) => rules.extend(new_rules),
-                    None => {} // already unconditional
+                // `None` means already unconditional: nothing to add.
+                if let Some(rules) = group.entry(nr).or_insert_with(|| Some(Vec::new())) {
+                    rules.extend(new_rules);
                 }
             }
         }
