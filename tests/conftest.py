@@ -128,7 +128,9 @@ def _teardown_roots(roots: Roots) -> list[str]:
 
 
 def _moorage_cgroups() -> set[Path]:
-    return set(Path("/sys/fs/cgroup").glob("*/moorage/*")) | set(Path("/sys/fs/cgroup").glob("moorage/*"))
+    """Container cgroups (directories under the shared ``/moorage`` parent, which stays, as ``/docker`` does)."""
+    found = set(Path("/sys/fs/cgroup").glob("*/moorage/*")) | set(Path("/sys/fs/cgroup").glob("moorage/*"))
+    return {p for p in found if p.is_dir()}
 
 
 @pytest.fixture

@@ -36,6 +36,10 @@ class Conflict(MoorageError):
     """A name is in use, or the object is in the wrong state for the request."""
 
 
+class InvalidLayer(MoorageError):
+    """A layer archive is malformed, corrupt or hostile (an entry escapes the root...)."""
+
+
 class InvalidArgument(MoorageError):
     """A flag or option value is malformed."""
 

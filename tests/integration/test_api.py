@@ -16,7 +16,7 @@ def test_run_returns_output_and_raises_on_failure(engine, image) -> None:
 
 
 def test_detached_lifecycle(engine, image) -> None:
-    c = engine.containers.run(image, ["sleep", "300"], detach=True, name="api", labels={"a": "b"})
+    c = engine.containers.run(image, ["sleep", "300"], detach=True, name="api", labels={"a": "b"}, init=True)
     assert c.status == "running" and c.name == "api"
     assert engine.containers.get("api").id == c.id
     assert [x.id for x in engine.containers.list(filters={"label": "a=b"})] == [c.id]

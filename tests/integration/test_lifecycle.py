@@ -29,16 +29,28 @@ def test_detached_logs_and_wait(cli) -> None:
     assert cli.ok("wait", cid).strip() == "0"
     r = cli("logs", cid)
     assert r.out == "one\nthree\n" and r.err == "two\n"
-    assert cli.ok("logs", "--tail", "1", cid) == "three\n"
+    assert cli.ok("logs", "--tail", "0", cid) == ""
     ts = cli.ok("logs", "-t", cid).splitlines()[0]
     assert ts.endswith(" one") and ts[:4].isdigit() and "T" in ts
     st = state(cli, cid)
     assert st["Status"] == "exited" and st["ExitCode"] == 0 and st["Pid"] == 0
     cli.ok("rm", cid)
+    cid = cli.ok("run", "-d", "busybox", "sh", "-c", "echo a; echo b; echo c").strip()
+    cli.ok("wait", cid)
+    assert cli.ok("logs", "--tail", "2", cid) == "b\nc\n"
+    assert cli.ok("logs", "-f", cid) == "a\nb\nc\n"  # follow ends when the container has exited
+    cli.ok("rm", cid)
+
+
+def test_logs_follow_streams_until_exit(cli) -> None:
+    cid = cli.ok("run", "-d", "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.3; done").strip()
+    assert cli.ok("logs", "-f", cid) == "1\n2\n3\n"
+    cli.ok("rm", cid)
 
 
 def test_monitor_keeps_running_after_cli_exits(cli) -> None:
-    cid = cli.ok("run", "-d", "--name", "sleeper", "busybox", "sleep", "300").strip()
+    # --init: a PID 1 without handlers ignores TERM (as under Docker); the init forwards it.
+    cid = cli.ok("run", "-d", "--init", "--name", "sleeper", "busybox", "sleep", "300").strip()
     st = state(cli, cid)
     assert st["Running"] and st["Pid"] > 0
     assert os.path.exists(f"/proc/{st['Pid']}")
@@ -48,7 +60,7 @@ def test_monitor_keeps_running_after_cli_exits(cli) -> None:
     assert cli.ok("ps", "-q", "--no-trunc") == cid + "\n"
     assert cli.ok("ps", "--format", "{{.Names}} {{.State}}") == "sleeper running\n"
     t0 = time.monotonic()
-    cli.ok("stop", "-t", "1", "sleeper")  # sleep ignores nothing: TERM kills it at once
+    cli.ok("stop", "-t", "5", "sleeper")  # the init forwards TERM: sleep dies at once
     assert time.monotonic() - t0 < 5
     st = state(cli, cid)
     assert st["Status"] == "exited" and st["ExitCode"] == 143
@@ -63,8 +75,15 @@ def test_stop_escalates_to_kill(cli) -> None:
     cli.ok("rm", cid)
 
 
-def test_kill_signal_and_restart(cli) -> None:
+def test_pid_1_ignores_unhandled_term_so_stop_kills(cli) -> None:
     cid = cli.ok("run", "-d", "busybox", "sleep", "300").strip()
+    cli.ok("stop", "-t", "1", cid)
+    assert state(cli, cid)["ExitCode"] == 137
+    cli.ok("rm", cid)
+
+
+def test_kill_signal_and_restart(cli) -> None:
+    cid = cli.ok("run", "-d", "--init", "busybox", "sleep", "300").strip()
     cli.ok("kill", "-s", "USR1", cid)
     assert cli.ok("wait", cid).strip() == str(128 + signal.SIGUSR1)
     cli.ok("restart", cid)

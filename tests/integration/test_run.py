@@ -86,12 +86,12 @@ def test_default_hostname_is_short_id(cli) -> None:
 def test_isolation_masks_readonly_caps_seccomp(cli) -> None:
     out = cli.ok(
         "run", "--rm", "busybox", "sh", "-c",
-        "wc -c < /proc/kcore; grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status;"
+        "wc -c < /proc/keys; grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status;"
         " echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sysrw || echo sysro;"
         " touch /sys/x 2>/dev/null && echo sys-rw || echo sys-ro; ls /dev | sort | tr '\\n' ' '",
     )
     lines = out.splitlines()
-    assert lines[0].strip() == "0"
+    assert lines[0].strip() == "0"  # masked: /dev/null bound over it
     status = dict(line.split(":\t") for line in lines[1:5])
     assert int(status["CapEff"], 16) == caps_mask(DEFAULT_CAPS)
     assert int(status["CapBnd"], 16) == caps_mask(DEFAULT_CAPS)
@@ -114,8 +114,9 @@ def test_cap_drop_and_privileged(cli) -> None:
     out = cli.ok("run", "--rm", "--cap-drop", "ALL", "--cap-add", "KILL", "busybox", "grep", "CapEff", "/proc/self/status")
     assert int(out.split()[1], 16) == caps_mask({"KILL"})
     out = cli.ok("run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status")
-    last_cap = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    assert int(out.split()[1], 16) == (1 << (last_cap + 1)) - 1
+    # every capability the engine itself holds (this VM has no CAP_SYS_RESOURCE to give)
+    host_bnd = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("CapBnd"))
+    assert int(out.split()[1], 16) == int(host_bnd.split()[1], 16)
 
 
 def test_memory_and_pids_limits_land_in_the_cgroup(cli) -> None:
@@ -142,7 +143,7 @@ def test_memory_and_pids_limits_land_in_the_cgroup(cli) -> None:
 def test_read_only_rootfs(cli) -> None:
     r = cli("run", "--rm", "--read-only", "busybox", "touch", "/x")
     assert r.code == 1 and "Read-only" in r.err
-    assert cli.ok("run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /tmp/x 2>&1 || echo ro") == "ro\n"
+    assert cli.ok("run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /tmp/x 2>/dev/null || echo ro") == "ro\n"
 
 
 def test_entrypoint_and_labels(cli) -> None:

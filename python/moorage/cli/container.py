@@ -580,7 +580,7 @@ def rename(state: State, container: str, new_name: str) -> None:
 def cleanup(state: State, container: str) -> None:
     """(monitor's exit command) release a stopped container's mounts; --rm removes it."""
     try:
-        state.engine._mgr.cleanup(container)
+        state.engine._mgr.cleanup(container, blocking=False)
     except ContainerNotFound:
         pass
 

@@ -148,7 +148,7 @@ class ImageStore:
         cache_id = secrets.token_hex(16)
         parent_cache = None
         if parent:
-            prow = self.db.one("SELECT * FROM layers WHERE chain_id=?", (parent,))
+            prow = self.db.one("SELECT * FROM layers WHERE chain_id=? AND driver=?", (parent, driver_name))
             if prow is None:
                 raise MoorageError(f"parent layer {parent} is missing")
             parent_cache = prow["cache_id"]
@@ -156,7 +156,9 @@ class ImageStore:
         diff_id = report["diff_id"]
         chain = "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest() if parent else diff_id
         with self.db.transaction() as db:
-            existing = db.execute("SELECT cache_id FROM layers WHERE chain_id=?", (chain,)).fetchone()
+            existing = db.execute(
+                "SELECT cache_id FROM layers WHERE chain_id=? AND driver=?", (chain, driver_name)
+            ).fetchone()
             if existing is None:
                 db.execute(
                     "INSERT INTO layers(chain_id, diff_id, parent, digest, size, driver, cache_id, created)"
@@ -167,13 +169,24 @@ class ImageStore:
             driver.remove_layer(cache_id)
         return chain, report
 
-    def layer_cache_ids(self, chains: list[str]) -> list[str]:
+    def layer_cache_ids(self, chains: list[str], driver_name: str, driver: StorageDriver) -> list[str]:
+        """The driver's directories for ``chains``, unpacked from the layer blobs
+        when this driver has not seen them yet (an image imported under
+        ``overlay`` runs under ``vfs`` too)."""
         out = []
+        parent: str | None = None
         for c in chains:
-            row = self.db.one("SELECT cache_id FROM layers WHERE chain_id=?", (c,))
+            row = self.db.one("SELECT cache_id FROM layers WHERE chain_id=? AND driver=?", (c, driver_name))
             if row is None:
-                raise MoorageError(f"layer {c} is missing from the store")
+                src = self.db.one("SELECT digest FROM layers WHERE chain_id=? AND digest IS NOT NULL", (c,))
+                if src is None or not self.blobs.exists(src["digest"]):
+                    raise MoorageError(f"layer {c} is missing from the store")
+                made, _ = self._ensure_layer(driver, driver_name, parent, self.blobs.path(src["digest"]))
+                if made != c:
+                    raise MoorageError(f"layer blob {src['digest']} does not rebuild chain {c}")
+                row = self.db.one("SELECT cache_id FROM layers WHERE chain_id=? AND driver=?", (c, driver_name))
             out.append(row["cache_id"])
+            parent = c
         return out
 
     def import_tar(
@@ -285,5 +298,5 @@ class ImageStore:
             if r["chain_id"] in used:
                 continue
             with self.db.transaction() as db:
-                db.execute("DELETE FROM layers WHERE chain_id=?", (r["chain_id"],))
+                db.execute("DELETE FROM layers WHERE chain_id=? AND driver=?", (r["chain_id"], r["driver"]))
             driver_for(r["driver"]).remove_layer(r["cache_id"])

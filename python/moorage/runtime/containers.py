@@ -133,8 +133,8 @@ class ContainerManager:
     def runtime_root(self, runtime: str) -> Path:
         return self.ctx.runroot / ("runtime" if runtime == "builtin" else f"runtime-{runtime}")
 
-    def lock(self, cid: str) -> Any:
-        return locked(self.ctx.runroot / "locks", cid)
+    def lock(self, cid: str, blocking: bool = True) -> Any:
+        return locked(self.ctx.runroot / "locks", cid, blocking)
 
     # ---------------------------------------------------------------- lookups
     def get(self, ref: str) -> ContainerRecord:
@@ -245,7 +245,7 @@ class ContainerManager:
                 f'"{other["id"] if other else "?"}". You have to remove (or rename) that container to be able to reuse that name.'
             )
         bundle = self.bundle_dir(cid)
-        layer_ids = self.ctx.images.layer_cache_ids(image.layers)
+        layer_ids = self.ctx.images.layer_cache_ids(image.layers, driver_name, driver)
         created = time.time()
         try:
             bundle.mkdir(parents=True)
@@ -329,7 +329,7 @@ class ContainerManager:
     def _start_locked(self, rec: ContainerRecord, attach: bool) -> tuple[ContainerRecord, Any]:
         image = self.ctx.images.get(rec.image_id)
         driver = self.ctx.driver(rec.driver)
-        driver.mount(rec.id, self.ctx.images.layer_cache_ids(image.layers))
+        driver.mount(rec.id, self.ctx.images.layer_cache_ids(image.layers, rec.driver, driver))
         sdir = self.state_dir(rec.id)
         sdir.mkdir(parents=True, exist_ok=True)
         for stale in ("status.json", "stop-requested", "pid"):
@@ -466,7 +466,7 @@ class ContainerManager:
         delay = 0.002
         while True:
             rec = self.get(cid)
-            if rec.state not in ACTIVE and not self.monitor_alive(rec):
+            if rec.state not in ACTIVE:
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -484,17 +484,23 @@ class ContainerManager:
             raise MoorageError(f"timed out waiting for {rec.name}")
         return self.get(rec.id).exit_code
 
-    def cleanup(self, ref: str) -> ContainerRecord:
-        """After the final exit: release the rootfs mount and network; --rm removes."""
+    def cleanup(self, ref: str, blocking: bool = True) -> ContainerRecord:
+        """After the final exit: release the rootfs mount and network; --rm removes.
+
+        The monitor runs this (``blocking=False``) as its exit command. When
+        another moorage process holds the container's lock (stop, rm, start),
+        that process owns the cleanup, so the monitor's call returns at once
+        instead of waiting for a lock whose holder may be waiting for the
+        monitor."""
+        rec = self.get(ref)
         try:
-            rec = self.get(ref)
-        except ContainerNotFound:
-            raise
-        with self.lock(rec.id):
-            rec = self.get(rec.id)
-            if rec.state in ACTIVE or rec.state == "removing":
-                return rec
-            self._release(rec)
+            with self.lock(rec.id, blocking):
+                rec = self.get(rec.id)
+                if rec.state in ACTIVE or rec.state == "removing":
+                    return rec
+                self._release(rec)
+        except BlockingIOError:
+            return rec
         if rec.options.auto_remove:
             self.remove(rec.id, force=True)
         return rec

@@ -11,11 +11,12 @@ from typing import Iterator
 
 
 @contextmanager
-def locked(lock_dir: Path, name: str) -> Iterator[None]:
+def locked(lock_dir: Path, name: str, blocking: bool = True) -> Iterator[None]:
+    """Hold the lock ``name``; with ``blocking=False`` raise BlockingIOError if it is taken."""
     lock_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         yield
     finally:
         os.close(fd)

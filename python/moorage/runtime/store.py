@@ -30,15 +30,16 @@ CREATE TABLE IF NOT EXISTS tags (
     image_id TEXT NOT NULL REFERENCES images(id)
 );
 CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
-CREATE TABLE IF NOT EXISTS layers (
-    chain_id TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS layers (   -- one row per (chain, driver): each driver unpacks its own copy
+    chain_id TEXT NOT NULL,
     diff_id TEXT NOT NULL,
     parent TEXT,                     -- chain id of the parent layer
     digest TEXT,                     -- blob digest of the (compressed) layer
     size INTEGER NOT NULL,           -- uncompressed bytes
     driver TEXT NOT NULL,
     cache_id TEXT NOT NULL,          -- the driver's directory name
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    PRIMARY KEY (chain_id, driver)
 );
 CREATE TABLE IF NOT EXISTS containers (
     id TEXT PRIMARY KEY,

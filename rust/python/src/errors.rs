@@ -7,6 +7,7 @@ use pyo3::PyErr;
 import_exception!(moorage.errors, MoorageError);
 import_exception!(moorage.errors, OSFailure);
 import_exception!(moorage.errors, InvalidArgument);
+import_exception!(moorage.errors, InvalidLayer);
 
 /// An OS error with the failing step and path kept.
 pub fn os_failure(step: &str, path: &std::path::Path, err: std::io::Error) -> PyErr {
@@ -27,7 +28,7 @@ pub fn layer_error(err: moorage_core::layer::LayerError) -> PyErr {
     }
     match err {
         LayerError::InvalidWhiteoutFormat(_) => InvalidArgument::new_err(err.to_string()),
-        _ => MoorageError::new_err(err.to_string()),
+        _ => InvalidLayer::new_err(err.to_string()),
     }
 }
 
