@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
-from conftest import make_busybox_tar  # noqa: E402
+from conftest import make_busybox_tar
 
 
 def busybox_tar(workdir: Path) -> Path:

@@ -2,9 +2,21 @@
 mypy.stubtest). Every function that does IO releases the GIL. Errors raise
 ``moorage.errors``: ``OSFailure`` (with ``errno`` and ``path``) when a system
 call failed, ``InvalidArgument`` for bad arguments, ``MoorageError`` for a
-malformed or hostile layer."""
+malformed layer, ``InvalidLayer`` for a malformed or hostile layer."""
 
 from typing import Any
+
+__all__ = [
+    "__version__",
+    "runtime_binary",
+    "runtime_digest",
+    "apply_layer",
+    "diff_layer",
+    "sha256_file",
+    "mount_overlay",
+    "unmount",
+    "bind_mount",
+]
 
 __version__: str
 

@@ -12,15 +12,14 @@ Shaped after docker-py's high-level API::
 
 from __future__ import annotations
 
+import builtins
 import os
-import shutil
-import sys
-from dataclasses import replace
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from moorage.errors import ContainerNotFound, InvalidArgument, MoorageError
+from moorage.errors import InvalidArgument
 from moorage.image.store import Image, ImageStore
 from moorage.plugin.manager import Plugins, build_plugin_manager
 from moorage.runtime.containers import ContainerManager, ContainerRecord
@@ -67,7 +66,7 @@ class Context:
 class Container:
     """A container handle (docker-py's ``Container``)."""
 
-    def __init__(self, engine: "Engine", record: ContainerRecord) -> None:
+    def __init__(self, engine: Engine, record: ContainerRecord) -> None:
         self._engine = engine
         self._record = record
 
@@ -137,7 +136,7 @@ class Container:
              tail: int | str = "all", since: float | None = None, stream: bool = False,
              follow: bool = False) -> bytes | Iterator[bytes]:
         n = None if tail == "all" else int(tail)
-        it = self._engine._mgr.logs(self.id, follow=follow or stream and follow, tail=n, since=since,
+        it = self._engine._mgr.logs(self.id, follow=follow or (stream and follow), tail=n, since=since,
                                     stdout=stdout, stderr=stderr)
         chunks = ((f"{t} ".encode() if timestamps else b"") + data for _, t, data in it)
         return chunks if stream else b"".join(chunks)
@@ -165,14 +164,14 @@ class Container:
 
 
 class ContainerCollection:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(self, image: str, command: str | list[str] | None = None, **kwargs: Any) -> Container:
+    def create(self, image: str, command: str | builtins.list[str] | None = None, **kwargs: Any) -> Container:
         opts = options_from_kwargs(image, command, kwargs)
         return Container(self._engine, self._engine._mgr.create(opts))
 
-    def run(self, image: str, command: str | list[str] | None = None, *, detach: bool = False,
+    def run(self, image: str, command: str | builtins.list[str] | None = None, *, detach: bool = False,
             remove: bool = False, stdout: bool = True, stderr: bool = False, **kwargs: Any) -> Any:
         """Like docker-py: detached → the Container; else the container's output (bytes).
 
@@ -187,18 +186,17 @@ class ContainerCollection:
             return c
         code = self._engine._mgr.wait(c.id)
         out = c.logs(stdout=stdout, stderr=stderr)
-        assert isinstance(out, bytes)
+        err = c.logs(stdout=False, stderr=True) if code != 0 else b""
         if remove:
             c.remove(force=True)
         if code != 0:
-            err = c.logs(stdout=False, stderr=True) if not remove else b""
-            raise ContainerError(c.id, code, command, image, err)
+            raise ContainerError(c.id, code, command, image, err if isinstance(err, bytes) else b"")
         return out
 
     def get(self, container_id: str) -> Container:
         return Container(self._engine, self._engine._mgr.get(container_id))
 
-    def list(self, all: bool = False, filters: dict[str, Any] | None = None, limit: int = -1) -> list[Container]:
+    def list(self, all: bool = False, filters: dict[str, Any] | None = None, limit: int = -1) -> builtins.list[Container]:
         from moorage.cli.formatting import match_container
 
         out = []
@@ -213,11 +211,11 @@ class ContainerCollection:
 
 
 class ImageCollection:
-    def __init__(self, engine: "Engine") -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
     def import_(self, source: str | os.PathLike[str], repository: str | None = None, tag: str | None = None,
-                changes: list[str] | None = None, message: str = "") -> Image:
+                changes: builtins.list[str] | None = None, message: str = "") -> Image:
         """``docker import``: a rootfs tarball (path, or ``-`` for stdin) → a one-layer image."""
         from moorage.image.importer import import_image
 
@@ -229,14 +227,14 @@ class ImageCollection:
     def get(self, name: str) -> Image:
         return self._engine.ctx.images.get(name)
 
-    def list(self) -> list[Image]:
+    def list(self) -> builtins.list[Image]:
         return self._engine.ctx.images.list()
 
     def tag(self, image: str, repository: str, tag: str | None = None) -> None:
         img = self.get(image)
         self._engine.ctx.images.tag(img.id, f"{repository}:{tag}" if tag else repository)
 
-    def remove(self, image: str, force: bool = False) -> list[tuple[str, str]]:
+    def remove(self, image: str, force: bool = False) -> builtins.list[tuple[str, str]]:
         return self._engine.ctx.images.remove(image, force, self._engine.ctx.driver)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from moorage.errors import InvalidArgument, MoorageError, OSFailure
 
 _core = pytest.importorskip("moorage._core")

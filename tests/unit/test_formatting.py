@@ -23,7 +23,7 @@ def _load() -> ModuleType:
         from moorage.cli import formatting
 
         return formatting
-    except Exception:  # noqa: BLE001 - any package-level import failure
+    except Exception:
         path = Path(__file__).resolve().parents[2] / "python/moorage/cli/formatting.py"
         spec = importlib.util.spec_from_file_location("moorage_cli_formatting", path)
         assert spec is not None and spec.loader is not None

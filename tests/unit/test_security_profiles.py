@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from moorage.errors import InvalidArgument
 from moorage.security import builtin
 from moorage.security.capabilities import (

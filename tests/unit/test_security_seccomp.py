@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from moorage.errors import InvalidArgument
 from moorage.security.capabilities import DEFAULT_CAPABILITIES
 from moorage.security.seccomp import parse_kernel_version, to_oci

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import pluggy
 import pytest
+
 from moorage.errors import InvalidArgument
 from moorage.plugin import hookspecs
 from moorage.plugin.manager import Plugins, Registry

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from moorage.errors import InvalidArgument
 from moorage.spec.users import ExecUser, parse_group, parse_passwd, resolve_user, secure_join
 

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from moorage.errors import InvalidArgument
 from moorage.spec import generate as g
 from moorage.spec import validate as v

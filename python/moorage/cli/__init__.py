@@ -48,7 +48,7 @@ def cli(ctx: click.Context, root: str | None, runroot: str | None, storage_drive
     ctx.obj = State(root, runroot, storage_driver)
 
 
-def fail(message: str, code: int) -> "click.exceptions.Exit":
+def fail(message: str, code: int) -> click.exceptions.Exit:
     click.echo(f"Error: {message}", err=True)
     return click.exceptions.Exit(code)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from moorage.cli import State, cli, fail
+from moorage.cli import State, cli
 from moorage.errors import ContainerNotFound, ImageNotFound, InvalidArgument, MoorageError, NotFound
 from moorage.spec.options import CreateOptions, Resources, RestartPolicy
 
@@ -267,8 +267,8 @@ def _run_attached(mgr: Any, rec: Any, opts: CreateOptions) -> int:
     finally:
         if saved is not None:
             termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
-        for s, h in forwarded.items():
-            signal.signal(s, h)
+        for signum, handler in forwarded.items():
+            signal.signal(signum, handler)
     if opts.restart.name == "no":
         mgr._wait_exited(rec.id, 10)
         mgr.cleanup(rec.id)

@@ -1435,7 +1435,7 @@ class _Exec:
                 return attr(*values)
             except TypeError as exc:
                 raise self.error(node, f"wrong number of args for {name}: {exc}") from None
-            except Exception as exc:  # noqa: BLE001 - any method failure is a template error
+            except Exception as exc:
                 raise self.error(node, f"error calling {name}: {exc}") from None
         if has_args:
             raise self.error(node, f"{name} has arguments but cannot be invoked as function")

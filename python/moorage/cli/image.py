@@ -57,7 +57,7 @@ def images(state: State, all_: bool, quiet: bool, digests: bool, no_trunc: bool,
         if key not in ("dangling", "reference", "label"):
             raise MoorageError(f"invalid filter '{key}'")
     for img in state.engine.images.list():
-        refs = [R.parse(t) for t in img.tags] or [None]
+        refs: list[R.Reference | None] = [R.parse(t) for t in img.tags] or [None]
         if "dangling" in flt:
             want = flt["dangling"][0].lower() in ("true", "1")
             if want != (not img.tags):

@@ -5,6 +5,7 @@ chain id and stored once, however many images share it."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -139,7 +140,7 @@ class ImageStore:
             raise ImageNotFound(f"No such image: {name}")
         return self._row_to_image(row)
 
-    def list(self) -> list[Image]:
+    def list(self) -> builtins.list[Image]:
         return [self._row_to_image(r) for r in self.db.query("SELECT * FROM images ORDER BY added DESC")]
 
     # ---------------------------------------------------------------- writes
@@ -169,7 +170,7 @@ class ImageStore:
             driver.remove_layer(cache_id)
         return chain, report
 
-    def layer_cache_ids(self, chains: list[str], driver_name: str, driver: StorageDriver) -> list[str]:
+    def layer_cache_ids(self, chains: builtins.list[str], driver_name: str, driver: StorageDriver) -> builtins.list[str]:
         """The driver's directories for ``chains``, unpacked from the layer blobs
         when this driver has not seen them yet (an image imported under
         ``overlay`` runs under ``vfs`` too)."""
@@ -185,6 +186,8 @@ class ImageStore:
                 if made != c:
                     raise MoorageError(f"layer blob {src['digest']} does not rebuild chain {c}")
                 row = self.db.one("SELECT cache_id FROM layers WHERE chain_id=? AND driver=?", (c, driver_name))
+                if row is None:
+                    raise MoorageError(f"layer {c} was not recorded for driver {driver_name}")
             out.append(row["cache_id"])
             parent = c
         return out
@@ -247,15 +250,15 @@ class ImageStore:
         with self.db.transaction() as db:
             db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(parsed), image_id))
 
-    def in_use_by(self, image_id: str) -> list[str]:
+    def in_use_by(self, image_id: str) -> builtins.list[str]:
         return [r["id"] for r in self.db.query("SELECT id FROM containers WHERE image_id=?", (image_id,))]
 
-    def remove(self, name: str, force: bool, driver_for: Any) -> list[tuple[str, str]]:
+    def remove(self, name: str, force: bool, driver_for: Any) -> builtins.list[tuple[str, str]]:
         """``rmi``: untag a reference, or delete the image when no tag is left.
 
         Returns Docker's report lines: ("Untagged", ref) / ("Deleted", id)."""
         image = self.get(name)
-        out: list[tuple[str, str]] = []
+        out: builtins.list[tuple[str, str]] = []
         by_tag = False
         try:
             ref = str(reference.parse(name))

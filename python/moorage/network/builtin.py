@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from moorage.plugin.markers import hookimpl
 from moorage.plugin.manager import Registry
+from moorage.plugin.markers import hookimpl
 
 
 def _set_netns(config: dict[str, Any], path: str | None, remove: bool = False) -> None:

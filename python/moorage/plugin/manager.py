@@ -5,7 +5,8 @@ entry-point group, minus anything named in ``MOORAGE_DISABLE_PLUGINS``
 from __future__ import annotations
 
 import os
-from typing import Any, Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
 
 import pluggy
 

@@ -10,6 +10,7 @@ whose monitor died is reported as it really is."""
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import os
@@ -18,9 +19,10 @@ import signal as _signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from moorage.errors import (
     CommandNotFound,
@@ -34,7 +36,7 @@ from moorage.errors import (
 from moorage.runtime import names, procs
 from moorage.runtime.locks import locked
 from moorage.runtime.store import dumps
-from moorage.runtime.timefmt import ZERO, now_rfc3339, parse_rfc3339, to_rfc3339
+from moorage.runtime.timefmt import ZERO, now_rfc3339, parse_rfc3339
 from moorage.spec.options import CreateOptions, Resources, RestartPolicy
 
 if TYPE_CHECKING:
@@ -86,7 +88,7 @@ class ContainerRecord:
     error: str
 
     @classmethod
-    def from_row(cls, row: Any) -> "ContainerRecord":
+    def from_row(cls, row: Any) -> ContainerRecord:
         return cls(
             id=row["id"],
             name=row["name"],
@@ -118,7 +120,7 @@ class ContainerManager:
         self.ctx = ctx
         self.db = ctx.db
         #: warnings of the last create (Docker prints them; so does the CLI)
-        self.warnings: list[str] = []
+        self.warnings: builtins.list[str] = []
 
     # ------------------------------------------------------------------ paths
     def bundle_dir(self, cid: str) -> Path:
@@ -151,7 +153,7 @@ class ContainerManager:
             raise ContainerNotFound(f"No such container: {ref}")
         return self.refresh(ContainerRecord.from_row(row))
 
-    def list(self) -> list[ContainerRecord]:
+    def list(self) -> builtins.list[ContainerRecord]:
         rows = self.db.query("SELECT * FROM containers ORDER BY created DESC")
         return [self.refresh(ContainerRecord.from_row(r)) for r in rows]
 
@@ -232,7 +234,7 @@ class ContainerManager:
         driver_name = options.storage_driver or self.ctx.storage_driver
         driver = self.ctx.driver(driver_name)
         runtime_name = options.runtime
-        runtime = self.ctx.plugins.runtime.get(runtime_name)()
+        self.ctx.plugins.runtime.get(runtime_name)  # unknown runtime: fail before anything is made
         net_name, _, net_arg = options.network.partition(":")
         network = self.ctx.plugins.network.get(net_name)()
         cid = secrets.token_hex(32)
@@ -308,7 +310,7 @@ class ContainerManager:
         return self.get(cid)
 
     # ------------------------------------------------------------------ start
-    def _exit_command(self, cid: str) -> list[str]:
+    def _exit_command(self, cid: str) -> builtins.list[str]:
         return [sys.executable, "-m", "moorage.cli", "--root", str(self.ctx.root), "--runroot",
                 str(self.ctx.runroot), "container", "cleanup", cid]
 
@@ -366,12 +368,13 @@ class ContainerManager:
             proc = subprocess.Popen(args, pass_fds=(w,), stdin=stdio, stdout=stdio, stderr=None if attach else subprocess.DEVNULL)
         finally:
             os.close(w)
-        sync = os.fdopen(r, "rb")
+        sync: Any = os.fdopen(r, "rb")
         if proc.wait() != 0:
             sync.close()
             driver.unmount(rec.id)
             raise RuntimeFailure(f"container monitor failed to start (exit {proc.returncode})")
         line = sync.readline()
+        msg: dict[str, Any]
         try:
             msg = json.loads(line) if line else {"error": "container monitor exited without a report", "exit_code": 125}
         except ValueError:
@@ -575,7 +578,7 @@ class ContainerManager:
         rec = self.get(ref)
         check_name(new_name)
         if rec.name == new_name:
-            raise Conflict(f"Renaming a container with the same name as its current name")
+            raise Conflict("Renaming a container with the same name as its current name")
         try:
             self._update(rec.id, name=new_name)
         except Exception as exc:
@@ -583,7 +586,7 @@ class ContainerManager:
                 raise Conflict(f'Conflict. The container name "/{new_name}" is already in use.') from None
             raise
 
-    def pids(self, ref: str) -> list[int]:
+    def pids(self, ref: str) -> builtins.list[int]:
         rec = self.get(ref)
         if rec.state not in ("running", "paused"):
             raise Conflict(f"container {rec.name} is not running")
@@ -596,9 +599,9 @@ class ContainerManager:
     def exec(
         self,
         ref: str,
-        cmd: list[str],
+        cmd: builtins.list[str],
         *,
-        env: list[str] | None = None,
+        env: builtins.list[str] | None = None,
         user: str | None = None,
         workdir: str | None = None,
         tty: bool = False,
@@ -606,7 +609,7 @@ class ContainerManager:
         stdin: Any = None,
         stdout: Any = None,
         stderr: Any = None,
-        output: list[bytes] | None = None,
+        output: builtins.list[bytes] | None = None,
     ) -> int:
         """Run ``cmd`` in a running container; return its exit code (0 when detached).
 
@@ -676,7 +679,7 @@ class ContainerManager:
         """Yield (stream, time, bytes) from the json-file log."""
         rec = self.get(ref)
         path = self.log_path(rec.id)
-        entries: list[tuple[str, str, bytes]] = []
+        entries: builtins.list[tuple[str, str, bytes]] = []
         pos = 0
         try:
             with open(path, "rb") as f:
@@ -690,11 +693,11 @@ class ContainerManager:
                 entries.append(e)
 
         def keep(e: tuple[str, str, bytes]) -> bool:
-            if e[0] == "stdout" and not stdout or e[0] == "stderr" and not stderr:
+            if (e[0] == "stdout" and not stdout) or (e[0] == "stderr" and not stderr):
                 return False
             if since is not None or until is not None:
                 t = parse_rfc3339(e[1])
-                if since is not None and t < since or until is not None and t > until:
+                if (since is not None and t < since) or (until is not None and t > until):
                     return False
             return True
 

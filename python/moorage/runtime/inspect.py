@@ -73,7 +73,7 @@ def container_inspect(ctx: Context, rec: ContainerRecord) -> dict[str, Any]:
             "Init": o.init,
             "Runtime": rec.runtime,
             "Binds": o.volumes or None,
-            "Tmpfs": {t.split(":", 1)[0]: (t.split(":", 1) + [""])[1] for t in o.tmpfs} or None,
+            "Tmpfs": {t.split(":", 1)[0]: [*t.split(":", 1), ""][1] for t in o.tmpfs} or None,
             "Memory": r.memory or 0,
             "MemorySwap": r.memory_swap or 0,
             "NanoCpus": nano,
@@ -91,7 +91,7 @@ def container_inspect(ctx: Context, rec: ContainerRecord) -> dict[str, Any]:
         "GraphDriver": graph,
         "Mounts": [
             {"Type": "bind", "Source": v.split(":")[0], "Destination": v.split(":")[1],
-             "Mode": (v.split(":") + ["", ""])[2], "RW": "ro" not in v.split(":")[2:], "Propagation": "rprivate"}
+             "Mode": [*v.split(":"), "", ""][2], "RW": "ro" not in v.split(":")[2:], "Propagation": "rprivate"}
             for v in o.volumes if v.count(":") >= 1
         ],
         "Config": {

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 from moorage import _core
 from moorage.errors import InvalidArgument
-from moorage.plugin.markers import hookimpl
 from moorage.plugin.manager import Registry
+from moorage.plugin.markers import hookimpl
 
 
 def builtin_binary(runroot: str) -> str:

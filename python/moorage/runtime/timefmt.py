@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ZERO = "0001-01-01T00:00:00Z"
 
@@ -28,6 +28,6 @@ def parse_rfc3339(text: str) -> float:
         s, f = s.split(".", 1)
         digits = "".join(ch for ch in f if ch.isdigit())
         frac = float("0." + digits) if digits else 0.0
-    tz = timezone.utc
+    tz = UTC
     dt = datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=tz)
     return dt.timestamp() + frac

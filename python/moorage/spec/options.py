@@ -15,7 +15,7 @@ class RestartPolicy:
     maximum_retry_count: int = 0
 
     @classmethod
-    def parse(cls, text: str) -> "RestartPolicy":
+    def parse(cls, text: str) -> RestartPolicy:
         from moorage.errors import InvalidArgument
 
         name, _, count = text.partition(":")

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from moorage import _core
-from moorage.plugin.markers import hookimpl
 from moorage.plugin.manager import Registry
+from moorage.plugin.markers import hookimpl
 from moorage.storage._common import is_mounted, remove_tree
 
 

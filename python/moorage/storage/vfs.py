@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from moorage import _core
 from moorage.errors import MoorageError
-from moorage.plugin.markers import hookimpl
 from moorage.plugin.manager import Registry
+from moorage.plugin.markers import hookimpl
 from moorage.storage._common import remove_tree
 
 
