@@ -200,3 +200,26 @@ def test_network_none_and_host(cli) -> None:
     host_ifaces = sorted(os.listdir("/sys/class/net"))
     out = cli.ok("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
     assert sorted(out.split()) == host_ifaces
+
+
+def test_run_interactive_pipes_stdin(cli) -> None:
+    assert cli.ok("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z", input="hello\n") == "HELLO\n"
+    # without -i the container's stdin is empty
+    assert cli.ok("run", "--rm", "busybox", "sh", "-c", "cat; echo done", input="ignored\n") == "done\n"
+
+
+def test_detached_rm_removes_itself(cli) -> None:
+    cid = cli.ok("run", "-d", "--rm", "busybox", "sh", "-c", "exit 0").strip()
+    wait_for(lambda: cli("inspect", cid).code == 1, timeout=20, what="auto-removal")
+    assert cli.ok("ps", "-aq") == ""
+
+
+def test_start_attach_and_states(cli) -> None:
+    cid = cli.ok("create", "--name", "later", "busybox", "sh", "-c", "echo started; exit 5").strip()
+    assert state(cli, cid)["Status"] == "created"
+    assert cli.ok("ps", "-a", "--format", "{{.Status}}").strip() == "Created"
+    r = cli("start", "-a", "later")
+    assert r.code == 5 and r.out == "started\n"
+    assert cli.ok("ps", "-a", "-f", "status=exited", "--format", "{{.Names}}").strip() == "later"
+    assert cli.ok("ps", "-a", "-f", "exited=5", "-q").strip() == cid[:12]
+    cli.ok("rm", "later")
