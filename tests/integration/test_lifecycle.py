@@ -223,3 +223,18 @@ def test_start_attach_and_states(cli) -> None:
     assert cli.ok("ps", "-a", "-f", "status=exited", "--format", "{{.Names}}").strip() == "later"
     assert cli.ok("ps", "-a", "-f", "exited=5", "-q").strip() == cid[:12]
     cli.ok("rm", "later")
+
+
+def test_parallel_runs_are_safe(cli) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda i: cli("run", "-d", "--name", f"par{i}", "busybox", "sleep", "300"), range(8)))
+    assert [r.code for r in results] == [0] * 8, [r.err for r in results]
+    ids = {r.out.strip() for r in results}
+    assert len(ids) == 8
+    names = set(cli.ok("ps", "--format", "{{.Names}}").split())
+    assert names == {f"par{i}" for i in range(8)}
+    with ThreadPoolExecutor(8) as pool:
+        assert all(r.code == 0 for r in pool.map(lambda c: cli("rm", "-f", c), ids))
+    assert cli.ok("ps", "-aq") == ""

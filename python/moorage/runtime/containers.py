@@ -513,7 +513,10 @@ class ContainerManager:
         try:
             self.ctx.plugins.network.get(net_name)().teardown(rec.id, net_arg or None)
         finally:
-            self._runtime_cmd(rec, "delete", "--force", rec.id)
+            # The monitor deletes the runtime's state after the last exit; only
+            # a monitor that died leaves it (runc and moorage-runtime keep it in <root>/<id>).
+            if (self.runtime_root(rec.runtime) / rec.id).exists():
+                self._runtime_cmd(rec, "delete", "--force", rec.id)
             self.ctx.driver(rec.driver).unmount(rec.id)
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> ContainerRecord:
