@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,30 @@ pub enum FileKind {
     Other,
 }
 
+/// A path resolved inside a root by [`Syscall::resolve_in_root`]. `path()`
+/// is what to pass to the other calls: for the real kernel
+/// `/proc/self/fd/N` of an O_PATH descriptor held here, so the kernel acts on
+/// exactly the object the resolution checked and never looks the container
+/// path up again (an image symlink swapped in meanwhile changes nothing).
+#[derive(Debug)]
+pub struct Resolved {
+    path: PathBuf,
+    _fd: Option<OwnedFd>,
+}
+
+impl Resolved {
+    pub fn pinned(fd: OwnedFd) -> Self {
+        Resolved { path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())), _fd: Some(fd) }
+    }
+    /// A plain path (for fakes, which hold no descriptors).
+    pub fn unpinned(path: PathBuf) -> Self {
+        Resolved { path, _fd: None }
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 pub trait Syscall {
     fn mount(
         &self,
@@ -62,6 +87,11 @@ pub trait Syscall {
     fn touch(&self, path: &Path) -> Result<()>;
     /// `stat` (following symlinks); `None` if the path does not exist.
     fn kind(&self, path: &Path) -> Option<FileKind>;
+    /// Resolve the container path `path` inside the host directory `root`,
+    /// symlinks scoped to `root` (see [`crate::rootfs::resolve`]); with
+    /// `create`, missing parents become directories and a missing last
+    /// component becomes `create`.
+    fn resolve_in_root(&self, root: &Path, path: &Path, create: Option<FileKind>) -> Result<Resolved>;
     fn sethostname(&self, name: &str) -> Result<()>;
     fn setdomainname(&self, name: &str) -> Result<()>;
 }
@@ -124,6 +154,11 @@ impl Syscall for LinuxSyscall {
     fn kind(&self, path: &Path) -> Option<FileKind> {
         std::fs::metadata(path).ok().map(|m| if m.is_dir() { FileKind::Dir } else { FileKind::Other })
     }
+    fn resolve_in_root(&self, root: &Path, path: &Path, create: Option<FileKind>) -> Result<Resolved> {
+        crate::rootfs::resolve::walk(&crate::rootfs::resolve::FdTree { root }, path, create)
+            .map(Resolved::pinned)
+            .map_err(|e| SyscallError::io("resolve in rootfs", path, e))
+    }
     fn sethostname(&self, name: &str) -> Result<()> {
         nix::unistd::sethostname(name).map_err(|e| SyscallError::new("sethostname", Path::new(name), e))
     }
@@ -153,12 +188,16 @@ pub enum Call {
     Setdomainname(String),
 }
 
-/// A fake that records calls. `kinds` says which paths "exist"; calls listed
-/// in `fail` return EPERM (to test fallbacks).
+/// A fake that records calls. `kinds` says which paths "exist", `links`
+/// which are symlinks (and to what); calls listed in `fail` return EPERM (to
+/// test fallbacks).
 #[derive(Debug, Default)]
 pub struct RecordingSyscall {
     pub calls: RefCell<Vec<Call>>,
     pub kinds: HashMap<PathBuf, FileKind>,
+    pub links: HashMap<PathBuf, PathBuf>,
+    /// What `resolve_in_root` created, so later calls find it.
+    pub created: RefCell<HashMap<PathBuf, FileKind>>,
     pub fail: Vec<&'static str>,
 }
 
@@ -168,6 +207,10 @@ impl RecordingSyscall {
     }
     pub fn with_path(mut self, path: impl Into<PathBuf>, kind: FileKind) -> Self {
         self.kinds.insert(path.into(), kind);
+        self
+    }
+    pub fn with_link(mut self, path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        self.links.insert(path.into(), target.into());
         self
     }
     pub fn failing(mut self, call: &'static str) -> Self {
@@ -215,7 +258,10 @@ impl Syscall for RecordingSyscall {
         self.record("chdir", path, Call::Chdir(path.to_owned()))
     }
     fn mknod(&self, path: &Path, kind: SFlag, perm: Mode, dev: u64) -> Result<()> {
-        self.record("mknod", path, Call::Mknod { path: path.to_owned(), kind, perm, dev })
+        self.record("mknod", path, Call::Mknod { path: path.to_owned(), kind, perm, dev })?;
+        // The node exists now for later lookups (chown goes through one).
+        self.created.borrow_mut().insert(path.to_owned(), FileKind::Other);
+        Ok(())
     }
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
         self.record("chown", path, Call::Chown { path: path.to_owned(), uid, gid })
@@ -231,6 +277,27 @@ impl Syscall for RecordingSyscall {
     }
     fn kind(&self, path: &Path) -> Option<FileKind> {
         self.kinds.get(path).copied()
+    }
+    /// Resolves over `kinds`/`links` and records each component it creates
+    /// as `MkdirAll`/`Touch` of the host path, so tests see where it landed.
+    fn resolve_in_root(&self, root: &Path, path: &Path, create: Option<FileKind>) -> Result<Resolved> {
+        let on_create = |p: &Path, kind: FileKind| {
+            let call = match kind {
+                FileKind::Dir => Call::MkdirAll(p.to_owned()),
+                FileKind::Other => Call::Touch(p.to_owned()),
+            };
+            self.calls.borrow_mut().push(call);
+        };
+        let tree = crate::rootfs::resolve::MapTree {
+            root,
+            kinds: &self.kinds,
+            links: &self.links,
+            on_create: &on_create,
+            created: &self.created,
+        };
+        crate::rootfs::resolve::walk(&tree, path, create)
+            .map(Resolved::unpinned)
+            .map_err(|e| SyscallError::io("resolve in rootfs", path, e))
     }
     fn sethostname(&self, name: &str) -> Result<()> {
         self.record("sethostname", Path::new(name), Call::Sethostname(name.to_owned()))

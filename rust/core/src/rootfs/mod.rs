@@ -9,12 +9,23 @@
 //!    device nodes and the /dev symlinks;
 //! 2. [`apply::pivot`]: `pivot_root(".", ".")` and detach the old root;
 //! 3. [`apply::finish`]: masked paths, read-only paths, read-only root.
+//!
+//! In phase 1 the rootfs is an ordinary host directory whose symlinks the
+//! image controls, so every container path (mount destinations, device
+//! nodes, /dev symlinks, /dev/console) is resolved with
+//! [`Syscall::resolve_in_root`](crate::syscall::Syscall::resolve_in_root)
+//! (see [`resolve`]): symlinks are scoped to the rootfs, missing components
+//! are created inside it, and the kernel is handed a pinned O_PATH
+//! descriptor rather than a path to look up again. Phase 3 runs after
+//! pivot_root with the old root detached: `/` is the rootfs and `..` at `/`
+//! stays there, so plain paths can no longer leave it.
 
 pub mod apply;
 pub mod devices;
 pub mod options;
+pub mod resolve;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
@@ -33,6 +44,14 @@ pub enum RootfsError {
     Propagation(String),
     #[error("rootfs: mount destination {0:?} must be absolute")]
     RelativeDestination(PathBuf),
+    #[error("rootfs: {step} {dest}: {source}")]
+    At {
+        step: &'static str,
+        /// The container path being set up.
+        dest: PathBuf,
+        #[source]
+        source: SyscallError,
+    },
     #[error("rootfs: {step}: {source}")]
     Sys {
         step: &'static str,
@@ -48,6 +67,19 @@ pub enum RootfsError {
 }
 
 pub type Result<T> = std::result::Result<T, RootfsError>;
+
+/// Like [`sys`], naming the container path the step was for (the syscall's
+/// own path may just be `/proc/self/fd/N`).
+pub(crate) fn at<'a>(
+    step: &'static str,
+    dest: &'a Path,
+) -> impl FnOnce(SyscallError) -> RootfsError + 'a {
+    move |source| RootfsError::At {
+        step,
+        dest: dest.to_owned(),
+        source,
+    }
+}
 
 pub(crate) fn sys(step: &'static str) -> impl FnOnce(SyscallError) -> RootfsError {
     move |source| RootfsError::Sys { step, source }
@@ -78,8 +110,9 @@ pub struct CgroupHierarchy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOp {
     pub source: Option<PathBuf>,
-    /// Absolute host path under the rootfs.
-    pub target: PathBuf,
+    /// Absolute container path (config.json `destination`); resolved inside
+    /// the rootfs only when mounting, see [`resolve`].
+    pub destination: PathBuf,
     pub fstype: Option<String>,
     pub options: MountOptions,
     pub kind: MountKind,
@@ -103,37 +136,21 @@ pub struct RootfsPlan {
     pub readonly_root: bool,
 }
 
-/// Join a container path onto the rootfs lexically: `..` cannot climb above
-/// the rootfs. (Symlinks inside the rootfs are followed by the kernel.)
-pub fn join_rootfs(rootfs: &Path, dest: &Path) -> PathBuf {
-    let mut out = rootfs.to_path_buf();
-    let mut depth = 0usize;
-    for c in dest.components() {
-        match c {
-            Component::Normal(s) => {
-                out.push(s);
-                depth += 1;
-            }
-            Component::ParentDir if depth > 0 => {
-                out.pop();
-                depth -= 1;
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 impl RootfsPlan {
     /// Build the plan from the config. `bundle` resolves a relative root.path;
     /// `hierarchies` are the host cgroup hierarchies (see [`host_cgroup_hierarchies`]).
     pub fn from_spec(spec: &Spec, bundle: &Path, hierarchies: &[CgroupHierarchy]) -> Result<Self> {
         let root = spec.root().as_ref().ok_or(RootfsError::NoRoot)?;
-        let rootfs = if root.path().is_absolute() { root.path().clone() } else { bundle.join(root.path()) };
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            bundle.join(root.path())
+        };
         let linux = spec.linux().as_ref();
         let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
             None | Some("") => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-            Some(word) => options::propagation(word).ok_or_else(|| RootfsError::Propagation(word.to_owned()))?,
+            Some(word) => options::propagation(word)
+                .ok_or_else(|| RootfsError::Propagation(word.to_owned()))?,
         };
 
         let mut mounts = Vec::new();
@@ -167,21 +184,37 @@ impl RootfsPlan {
             });
             mounts.push(MountOp {
                 source,
-                target: join_rootfs(&rootfs, dest),
-                fstype: if kind == MountKind::Bind { None } else { fstype },
+                destination: dest.clone(),
+                fstype: if kind == MountKind::Bind {
+                    None
+                } else {
+                    fstype
+                },
                 options: opts,
                 kind,
             });
         }
 
-        let mut devices = if dev_is_bind { Vec::new() } else { devices::defaults() };
-        for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        let mut devices = if dev_is_bind {
+            Vec::new()
+        } else {
+            devices::defaults()
+        };
+        for d in linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
             let dev = Device::from_oci(d);
             devices.retain(|x| x.path != dev.path);
             devices.push(dev);
         }
 
-        let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+        let terminal = spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
         Ok(RootfsPlan {
             rootfs,
             propagation,
@@ -189,7 +222,12 @@ impl RootfsPlan {
             devices,
             dev_symlinks: !dev_is_bind,
             console: terminal && !dev_is_bind,
-            masked: linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default().into_iter().map(PathBuf::from).collect(),
+            masked: linux
+                .and_then(|l| l.masked_paths().clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
             readonly: linux
                 .and_then(|l| l.readonly_paths().clone())
                 .unwrap_or_default()
@@ -204,7 +242,10 @@ impl RootfsPlan {
 /// The host's cgroup hierarchies under /sys/fs/cgroup, from /proc/self/mountinfo.
 pub fn host_cgroup_hierarchies() -> Result<Vec<CgroupHierarchy>> {
     let path = Path::new("/proc/self/mountinfo");
-    let text = std::fs::read_to_string(path).map_err(|source| RootfsError::Io { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| RootfsError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(parse_cgroup_mountinfo(&text))
 }
 
@@ -212,23 +253,38 @@ pub fn parse_cgroup_mountinfo(text: &str) -> Vec<CgroupHierarchy> {
     let mut out = Vec::new();
     for line in text.lines() {
         // "<id> <parent> <maj:min> <root> <mountpoint> <opts> [optional...] - <fstype> <source> <superopts>"
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mountpoint = left.split(' ').nth(4).unwrap_or("");
         let mut r = right.split(' ');
         let (fstype, _src, superopts) = (r.next().unwrap_or(""), r.next(), r.next().unwrap_or(""));
         if fstype != "cgroup" && fstype != "cgroup2" {
             continue;
         }
-        let Some(name) = mountpoint.strip_prefix("/sys/fs/cgroup/") else { continue };
-        if name.is_empty() || name.contains('/') || out.iter().any(|h: &CgroupHierarchy| h.name == name) {
+        let Some(name) = mountpoint.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
+        if name.is_empty()
+            || name.contains('/')
+            || out.iter().any(|h: &CgroupHierarchy| h.name == name)
+        {
             continue;
         }
         let data = if fstype == "cgroup" {
-            superopts.split(',').filter(|o| *o != "rw" && *o != "ro").collect::<Vec<_>>().join(",")
+            superopts
+                .split(',')
+                .filter(|o| *o != "rw" && *o != "ro")
+                .collect::<Vec<_>>()
+                .join(",")
         } else {
             String::new()
         };
-        out.push(CgroupHierarchy { name: name.to_owned(), fstype: fstype.to_owned(), data });
+        out.push(CgroupHierarchy {
+            name: name.to_owned(),
+            fstype: fstype.to_owned(),
+            data,
+        });
     }
     out
 }
