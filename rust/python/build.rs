@@ -25,14 +25,28 @@ fn main() {
         .map(|p| p.join("embedded"))
         .unwrap_or_else(|| out_dir.join("embedded"));
 
-    for dir in ["rust/core/src", "rust/runtime/src", "rust/core/Cargo.toml", "rust/runtime/Cargo.toml", "Cargo.lock"] {
+    for dir in [
+        "rust/core/src",
+        "rust/runtime/src",
+        "rust/core/Cargo.toml",
+        "rust/runtime/Cargo.toml",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "-p", "moorage-runtime", "--bin", "moorage-runtime", "--target", &target])
+        .args([
+            "build",
+            "-p",
+            "moorage-runtime",
+            "--bin",
+            "moorage-runtime",
+            "--target",
+            &target,
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     if profile == "release" {
@@ -41,15 +55,24 @@ fn main() {
     // The outer build's flags are for a Python extension; the nested build is
     // a static executable. Drop what cargo/maturin exported to us.
     for (key, _) in env::vars() {
-        if key.starts_with("CARGO_") && key != "CARGO_HOME" || key.starts_with("RUSTC") || key == "RUSTFLAGS" || key.starts_with("PYO3_") {
+        if key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || key.starts_with("RUSTC")
+            || key == "RUSTFLAGS"
+            || key.starts_with("PYO3_")
+        {
             cmd.env_remove(key);
         }
     }
     cmd.env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+crt-static");
-    let status = cmd.status().expect("failed to run nested cargo for moorage-runtime");
+    let status = cmd
+        .status()
+        .expect("failed to run nested cargo for moorage-runtime");
     if !status.success() {
         panic!("building moorage-runtime failed");
     }
-    let bin = target_dir.join(&target).join(&profile).join("moorage-runtime");
+    let bin = target_dir
+        .join(&target)
+        .join(&profile)
+        .join("moorage-runtime");
     println!("cargo:rustc-env=MOORAGE_RUNTIME_BIN={}", bin.display());
 }

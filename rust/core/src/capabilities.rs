@@ -37,7 +37,11 @@ pub struct CapabilityPlan {
 /// Parse one name; accepts `CAP_SYS_ADMIN`, `SYS_ADMIN`, any case.
 pub fn parse_name(name: &str) -> Result<Capability> {
     let upper = name.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
     Capability::from_str(&full).map_err(|_| CapabilityError::Unknown(name.to_owned()))
 }
 
@@ -64,8 +68,11 @@ impl CapabilityPlan {
     pub fn drop_bounding(&self) -> Result<()> {
         for cap in caps::runtime::thread_all_supported() {
             if !self.bounding.contains(&cap) {
-                caps::drop(None, CapSet::Bounding, cap)
-                    .map_err(|source| CapabilityError::Set { step: "drop", set: "bounding", source })?;
+                caps::drop(None, CapSet::Bounding, cap).map_err(|source| CapabilityError::Set {
+                    step: "drop",
+                    set: "bounding",
+                    source,
+                })?;
             }
         }
         Ok(())
@@ -75,7 +82,11 @@ impl CapabilityPlan {
     /// first while permitted is still wide, so it never exceeds permitted.
     pub fn apply(&self) -> Result<()> {
         let set = |set: CapSet, name: &'static str, value: &CapsHashSet| {
-            caps::set(None, set, value).map_err(|source| CapabilityError::Set { step: "set", set: name, source })
+            caps::set(None, set, value).map_err(|source| CapabilityError::Set {
+                step: "set",
+                set: name,
+                source,
+            })
         };
         set(CapSet::Effective, "effective", &self.effective)?;
         set(CapSet::Permitted, "permitted", &self.permitted)?;
@@ -84,8 +95,11 @@ impl CapabilityPlan {
         // configs often list ambient caps without inheritable ones (`runc
         // spec` does), and runc only warns then. So raise what the kernel
         // allows, one by one, and skip the rest.
-        caps::clear(None, CapSet::Ambient)
-            .map_err(|source| CapabilityError::Set { step: "clear", set: "ambient", source })?;
+        caps::clear(None, CapSet::Ambient).map_err(|source| CapabilityError::Set {
+            step: "clear",
+            set: "ambient",
+            source,
+        })?;
         for cap in &self.ambient {
             let _ = caps::raise(None, CapSet::Ambient, *cap);
         }
@@ -104,9 +118,15 @@ mod tests {
 
     #[test]
     fn parse_names() {
-        assert_eq!(parse_name("CAP_SYS_ADMIN").unwrap(), Capability::CAP_SYS_ADMIN);
+        assert_eq!(
+            parse_name("CAP_SYS_ADMIN").unwrap(),
+            Capability::CAP_SYS_ADMIN
+        );
         assert_eq!(parse_name("net_raw").unwrap(), Capability::CAP_NET_RAW);
-        assert!(matches!(parse_name("CAP_FLY"), Err(CapabilityError::Unknown(_))));
+        assert!(matches!(
+            parse_name("CAP_FLY"),
+            Err(CapabilityError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -45,7 +45,11 @@ pub enum ContainerError {
     #[error("container {0} already exists")]
     Exists(String),
     #[error("container {id} is {status}: cannot {action}")]
-    BadStatus { id: String, status: Status, action: &'static str },
+    BadStatus {
+        id: String,
+        status: Status,
+        action: &'static str,
+    },
     #[error("load {path}: {source}")]
     Config {
         path: PathBuf,
@@ -97,8 +101,15 @@ impl ContainerError {
 
 pub type Result<T> = std::result::Result<T, ContainerError>;
 
-fn io<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ContainerError + 'a {
-    move |source| ContainerError::Io { step, path: path.to_owned(), source }
+fn io<'a>(
+    step: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> ContainerError + 'a {
+    move |source| ContainerError::Io {
+        step,
+        path: path.to_owned(),
+        source,
+    }
 }
 fn sys(step: &'static str) -> impl FnOnce(nix::Error) -> ContainerError {
     move |source| ContainerError::Sys { step, source }
@@ -161,7 +172,9 @@ pub fn validate_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 1024
         && !id.starts_with('.')
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'));
     if ok {
         Ok(())
     } else {
@@ -194,11 +207,14 @@ impl Container {
         let path = dir.join(STATE_FILE);
         let text = match std::fs::read(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ContainerError::NotExist(id.to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContainerError::NotExist(id.to_owned()))
+            }
             Err(e) => return Err(io("read", &path)(e)),
         };
-        let state = serde_json::from_slice(&text)
-            .map_err(|e| io("parse", &path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let state = serde_json::from_slice(&text).map_err(|e| {
+            io("parse", &path)(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
         Ok(Container { dir, state })
     }
 
@@ -231,7 +247,11 @@ impl Container {
             oci_version: OCI_VERSION.to_owned(),
             id: self.state.id.clone(),
             status,
-            pid: if status == Status::Stopped { 0 } else { self.state.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.state.pid
+            },
             bundle: self.state.bundle.clone(),
             rootfs: self.state.rootfs.clone(),
             created: self.state.created.clone(),
@@ -240,7 +260,12 @@ impl Container {
     }
 
     pub fn cgroup(&self) -> Result<Option<Box<dyn Manager>>> {
-        Ok(self.state.cgroups_path.as_deref().map(cgroups::create_manager).transpose()?)
+        Ok(self
+            .state
+            .cgroups_path
+            .as_deref()
+            .map(cgroups::create_manager)
+            .transpose()?)
     }
 
     /// Pids of the container: from its cgroup, else every process in the
@@ -259,8 +284,17 @@ impl Container {
         }
         let mut pids = Vec::new();
         let proc_dir = Path::new("/proc");
-        for entry in std::fs::read_dir(proc_dir).map_err(io("read", proc_dir))?.flatten() {
-            let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        for entry in std::fs::read_dir(proc_dir)
+            .map_err(io("read", proc_dir))?
+            .flatten()
+        {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
             if std::fs::read_link(format!("/proc/{p}/ns/pid")).ok() == ns {
                 pids.push(p);
             }
@@ -271,7 +305,11 @@ impl Container {
 
     pub fn signal(&self, sig: Signal, all: bool) -> Result<()> {
         if !self.init_alive() {
-            return Err(ContainerError::BadStatus { id: self.state.id.clone(), status: Status::Stopped, action: "kill" });
+            return Err(ContainerError::BadStatus {
+                id: self.state.id.clone(),
+                status: Status::Stopped,
+                action: "kill",
+            });
         }
         if all {
             for p in self.pids()? {
@@ -287,21 +325,35 @@ impl Container {
     pub fn start(&self) -> Result<()> {
         let status = self.status();
         if status != Status::Created {
-            return Err(ContainerError::BadStatus { id: self.state.id.clone(), status, action: "start" });
+            return Err(ContainerError::BadStatus {
+                id: self.state.id.clone(),
+                status,
+                action: "start",
+            });
         }
         let path = self.dir.join(FIFO);
         // O_NONBLOCK: opening never waits for a writer, so a dead init cannot
         // hang us; we poll instead and check the init between polls.
-        let fd = nix::fcntl::open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| io("open", &path)(e.into()))?;
+        let fd = nix::fcntl::open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io("open", &path)(e.into()))?;
         // SAFETY: fresh descriptor from open.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         loop {
-            let mut pfd = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let mut pfd = [nix::poll::PollFd::new(
+                fd.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             match nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)) {
                 Ok(0) | Err(nix::Error::EINTR) => {
                     if !self.init_alive() {
-                        return Err(ContainerError::Init { code: 1, message: "container init exited before start".into() });
+                        return Err(ContainerError::Init {
+                            code: 1,
+                            message: "container init exited before start".into(),
+                        });
                     }
                 }
                 Ok(_) => {
@@ -310,7 +362,10 @@ impl Container {
                         Ok(1) => break,
                         Ok(_) | Err(nix::Error::EAGAIN) => {
                             if !self.init_alive() {
-                                return Err(ContainerError::Init { code: 1, message: "container init exited before start".into() });
+                                return Err(ContainerError::Init {
+                                    code: 1,
+                                    message: "container init exited before start".into(),
+                                });
                             }
                             std::thread::sleep(Duration::from_millis(1));
                         }
@@ -326,9 +381,15 @@ impl Container {
     pub fn pause(&mut self) -> Result<()> {
         let status = self.status();
         if status != Status::Running {
-            return Err(ContainerError::BadStatus { id: self.state.id.clone(), status, action: "pause" });
+            return Err(ContainerError::BadStatus {
+                id: self.state.id.clone(),
+                status,
+                action: "pause",
+            });
         }
-        self.cgroup()?.ok_or(ContainerError::NoCgroup("pause"))?.freeze()?;
+        self.cgroup()?
+            .ok_or(ContainerError::NoCgroup("pause"))?
+            .freeze()?;
         self.state.paused = true;
         self.save()
     }
@@ -336,9 +397,15 @@ impl Container {
     pub fn resume(&mut self) -> Result<()> {
         let status = self.status();
         if status != Status::Paused {
-            return Err(ContainerError::BadStatus { id: self.state.id.clone(), status, action: "resume" });
+            return Err(ContainerError::BadStatus {
+                id: self.state.id.clone(),
+                status,
+                action: "resume",
+            });
         }
-        self.cgroup()?.ok_or(ContainerError::NoCgroup("resume"))?.thaw()?;
+        self.cgroup()?
+            .ok_or(ContainerError::NoCgroup("resume"))?
+            .thaw()?;
         self.state.paused = false;
         self.save()
     }
@@ -348,7 +415,11 @@ impl Container {
     pub fn delete(self, force: bool) -> Result<()> {
         let status = self.status();
         if matches!(status, Status::Running | Status::Paused) && !force {
-            return Err(ContainerError::BadStatus { id: self.state.id.clone(), status, action: "delete (not stopped; use --force)" });
+            return Err(ContainerError::BadStatus {
+                id: self.state.id.clone(),
+                status,
+                action: "delete (not stopped; use --force)",
+            });
         }
         let cgroup = self.cgroup()?;
         if status != Status::Stopped {
@@ -378,7 +449,10 @@ impl Container {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(ContainerError::Init { code: 1, message: format!("container {} did not stop", self.state.id) });
+                return Err(ContainerError::Init {
+                    code: 1,
+                    message: format!("container {} did not stop", self.state.id),
+                });
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -413,7 +487,10 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 
 /// RFC 3339 (UTC, seconds) for a unix time; civil-from-days (H. Hinnant).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -424,7 +501,12 @@ pub fn rfc3339(t: SystemTime) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 pub struct CreateOptions<'a> {
@@ -465,16 +547,30 @@ pub fn create(opts: &CreateOptions) -> Result<Pid> {
     validate_id(opts.id)?;
     let bundle = std::fs::canonicalize(opts.bundle).map_err(io("resolve bundle", opts.bundle))?;
     let config_path = bundle.join("config.json");
-    let spec = Spec::load(&config_path).map_err(|source| ContainerError::Config { path: config_path.clone(), source })?;
+    let spec = Spec::load(&config_path).map_err(|source| ContainerError::Config {
+        path: config_path.clone(),
+        source,
+    })?;
 
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(opts.root).map_err(io("create root", opts.root))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(opts.root)
+        .map_err(io("create root", opts.root))?;
     let dir = opts.root.join(opts.id);
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(ContainerError::Exists(opts.id.to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(ContainerError::Exists(opts.id.to_owned()))
+        }
         Err(e) => return Err(io("create state dir", &dir)(e)),
     }
-    let mut guard = CreateGuard { dir: dir.clone(), pid: None, cgroup: None, armed: true };
+    let mut guard = CreateGuard {
+        dir: dir.clone(),
+        pid: None,
+        cgroup: None,
+        armed: true,
+    };
 
     let process = spec.process().as_ref().ok_or(ProcessError::NoProcess)?;
     let linux = spec.linux().as_ref();
@@ -482,20 +578,36 @@ pub fn create(opts: &CreateOptions) -> Result<Pid> {
     if setup.terminal && opts.console_socket.is_none() {
         return Err(ContainerError::NoConsoleSocket);
     }
-    let namespaces = NamespacePlan::from_config(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
-    let needs_hierarchies = spec.mounts().iter().flatten().any(|m| m.typ().as_deref() == Some("cgroup"));
-    let hierarchies = if needs_hierarchies { rootfs::host_cgroup_hierarchies()? } else { Vec::new() };
+    let namespaces =
+        NamespacePlan::from_config(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
+    let needs_hierarchies = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.typ().as_deref() == Some("cgroup"));
+    let hierarchies = if needs_hierarchies {
+        rootfs::host_cgroup_hierarchies()?
+    } else {
+        Vec::new()
+    };
     let plan = RootfsPlan::from_spec(&spec, &bundle, &hierarchies)?;
-    debug_assert!(plan.mounts.iter().all(|m| !matches!(m.kind, MountKind::Cgroup(_)) || needs_hierarchies));
-    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_ref()).map(|p| p.to_string_lossy().into_owned());
+    debug_assert!(plan
+        .mounts
+        .iter()
+        .all(|m| !matches!(m.kind, MountKind::Cgroup(_)) || needs_hierarchies));
+    let cgroups_path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
     if let Some(p) = &cgroups_path {
         guard.cgroup = Some(cgroups::create_manager(p)?);
     }
 
     let fifo = dir.join(FIFO);
-    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).map_err(|e| io("mkfifo", &fifo)(e.into()))?;
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+        .map_err(|e| io("mkfifo", &fifo)(e.into()))?;
     // mkfifo honours the umask; the init may run as any user.
-    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622)).map_err(io("chmod", &fifo))?;
+    std::fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
+        .map_err(io("chmod", &fifo))?;
     let fifo_fd = nix::fcntl::open(&fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| io("open", &fifo)(e.into()))?;
     // SAFETY: fresh descriptor from open.
@@ -543,21 +655,27 @@ pub fn create(opts: &CreateOptions) -> Result<Pid> {
             Ok(Msg::Ready) => break,
             Ok(Msg::Console(master)) => {
                 let sock = opts.console_socket.ok_or(ContainerError::NoConsoleSocket)?;
-                child::send_console(sock, &master).map_err(io("send pty master to console socket", sock))?;
+                child::send_console(sock, &master)
+                    .map_err(io("send pty master to console socket", sock))?;
             }
             Ok(Msg::Error { code, message }) => return Err(ContainerError::Init { code, message }),
             Ok(Msg::Go) => return Err(ChannelError::Unexpected("Go from child".into()).into()),
             Err(ChannelError::Closed) => {
-                return Err(ContainerError::Init { code: 1, message: "container init exited during setup".into() })
+                return Err(ContainerError::Init {
+                    code: 1,
+                    message: "container init exited during setup".into(),
+                })
             }
             Err(e) => return Err(e.into()),
         }
     }
 
-    let start_time = proc_stat(pid.as_raw()).map(|(_, s)| s).ok_or(ContainerError::Init {
-        code: 1,
-        message: "container init exited during setup".into(),
-    })?;
+    let start_time = proc_stat(pid.as_raw())
+        .map(|(_, s)| s)
+        .ok_or(ContainerError::Init {
+            code: 1,
+            message: "container init exited during setup".into(),
+        })?;
     let container = Container {
         dir: dir.clone(),
         state: State {
@@ -607,7 +725,10 @@ mod tests {
     #[test]
     fn rfc3339_formats() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_709_210_096)), "2024-02-29T12:34:56Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_709_210_096)),
+            "2024-02-29T12:34:56Z"
+        );
     }
 
     #[test]

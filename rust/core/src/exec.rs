@@ -52,7 +52,11 @@ pub struct ExecOptions {
 /// command line's overrides.
 pub fn build_process(spec: &Spec, opts: &ExecOptions) -> Result<Process> {
     if let Some(path) = &opts.process {
-        let text = std::fs::read(path).map_err(|source| ContainerError::Io { step: "read", path: path.clone(), source })?;
+        let text = std::fs::read(path).map_err(|source| ContainerError::Io {
+            step: "read",
+            path: path.clone(),
+            source,
+        })?;
         return serde_json::from_slice(&text).map_err(|e| ContainerError::Io {
             step: "parse",
             path: path.clone(),
@@ -98,12 +102,22 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
     let container = Container::load(root, id)?;
     let status = container.status();
     if !matches!(status, Status::Running | Status::Created) {
-        return Err(ContainerError::BadStatus { id: id.to_owned(), status, action: "exec" });
+        return Err(ContainerError::BadStatus {
+            id: id.to_owned(),
+            status,
+            action: "exec",
+        });
     }
     let config_path = container.state.bundle.join("config.json");
-    let spec = Spec::load(&config_path).map_err(|source| ContainerError::Config { path: config_path.clone(), source })?;
+    let spec = Spec::load(&config_path).map_err(|source| ContainerError::Config {
+        path: config_path.clone(),
+        source,
+    })?;
     let process = build_process(&spec, opts)?;
-    let setup = ProcessSetup::from_oci(&process, spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()))?;
+    let setup = ProcessSetup::from_oci(
+        &process,
+        spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+    )?;
     if setup.terminal && opts.console_socket.is_none() {
         return Err(ContainerError::NoConsoleSocket);
     }
@@ -133,7 +147,11 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
     }
     // The init must still be the same process after we opened its namespaces.
     if !container.init_alive() {
-        return Err(ContainerError::BadStatus { id: id.to_owned(), status: Status::Stopped, action: "exec" });
+        return Err(ContainerError::BadStatus {
+            id: id.to_owned(),
+            status: Status::Stopped,
+            action: "exec",
+        });
     }
 
     let (parent_chan, child_chan) = channel::pair()?;
@@ -141,20 +159,26 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
         j.setns()?;
     }
     // SAFETY: the runtime is single-threaded; the child ends in execve/_exit.
-    let child = match unsafe { clone_fork(CloneFlags::empty()) }.map_err(|source| ContainerError::Sys { step: "fork", source })? {
-        Cloned::Child => {
-            drop(parent_chan);
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec_child(&setup, &in_child, &child_chan)));
-            let (code, message) = match r {
-                Ok(e) => (e.exit_code(), e.to_string()),
-                Err(_) => (1, "exec: panic in child".to_owned()),
-            };
-            let _ = child_chan.send(&Msg::Error { code, message });
-            // SAFETY: _exit is always safe.
-            unsafe { libc::_exit(code) }
-        }
-        Cloned::Parent(p) => p,
-    };
+    let child =
+        match unsafe { clone_fork(CloneFlags::empty()) }.map_err(|source| ContainerError::Sys {
+            step: "fork",
+            source,
+        })? {
+            Cloned::Child => {
+                drop(parent_chan);
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    exec_child(&setup, &in_child, &child_chan)
+                }));
+                let (code, message) = match r {
+                    Ok(e) => (e.exit_code(), e.to_string()),
+                    Err(_) => (1, "exec: panic in child".to_owned()),
+                };
+                let _ = child_chan.send(&Msg::Error { code, message });
+                // SAFETY: _exit is always safe.
+                unsafe { libc::_exit(code) }
+            }
+            Cloned::Parent(p) => p,
+        };
     drop(child_chan);
     let fail = |e: ContainerError| {
         let _ = kill(child, Signal::SIGKILL);
@@ -175,17 +199,26 @@ pub fn exec(root: &Path, id: &str, opts: &ExecOptions) -> Result<i32> {
             Ok(Msg::Console(master)) => {
                 let sock = opts.console_socket.as_deref().unwrap_or(Path::new(""));
                 if let Err(source) = send_console(sock, &master) {
-                    return fail(ContainerError::Io { step: "send pty master to console socket", path: sock.to_owned(), source });
+                    return fail(ContainerError::Io {
+                        step: "send pty master to console socket",
+                        path: sock.to_owned(),
+                        source,
+                    });
                 }
             }
-            Ok(Msg::Error { code, message }) => return fail(ContainerError::Init { code, message }),
+            Ok(Msg::Error { code, message }) => {
+                return fail(ContainerError::Init { code, message })
+            }
             Ok(other) => return fail(ChannelError::Unexpected(format!("{other:?}")).into()),
             Err(e) => return fail(e.into()),
         }
     }
     if let Some(pf) = &opts.pid_file {
-        std::fs::write(pf, child.as_raw().to_string())
-            .map_err(|source| ContainerError::Io { step: "write pid file", path: pf.clone(), source })?;
+        std::fs::write(pf, child.as_raw().to_string()).map_err(|source| ContainerError::Io {
+            step: "write pid file",
+            path: pf.clone(),
+            source,
+        })?;
     }
     if opts.detach {
         return Ok(0);
@@ -205,10 +238,16 @@ fn exec_child(setup: &ProcessSetup, joins: &[Join], chan: &channel::Channel) -> 
         }
         setup.set_rlimits()?;
         if setup.terminal {
-            let master = open_console(&LinuxSyscall, false).map_err(|e| ContainerError::Init { code: 1, message: e.to_string() })?;
+            let master = open_console(&LinuxSyscall, false).map_err(|e| ContainerError::Init {
+                code: 1,
+                message: e.to_string(),
+            })?;
             chan.send(&Msg::Console(master))?;
         }
-        nix::unistd::chdir(setup.cwd.as_path()).map_err(|source| ContainerError::Sys { step: "chdir to process cwd", source })?;
+        nix::unistd::chdir(setup.cwd.as_path()).map_err(|source| ContainerError::Sys {
+            step: "chdir to process cwd",
+            source,
+        })?;
         let program = setup.resolve()?;
         setup.finalize()?;
         Ok(setup.exec(&program).into())

@@ -45,7 +45,10 @@ pub fn run(args: &[String]) -> Result<i32> {
     if args.is_empty() {
         return Err(InitError::NoCommand);
     }
-    let argv = args.iter().map(|a| CString::new(a.as_str()).map_err(|_| InitError::Nul)).collect::<Result<Vec<_>>>()?;
+    let argv = args
+        .iter()
+        .map(|a| CString::new(a.as_str()).map_err(|_| InitError::Nul))
+        .collect::<Result<Vec<_>>>()?;
     let mut set = SigSet::empty();
     set.add(Signal::SIGCHLD);
     for s in FORWARDED {
@@ -54,14 +57,24 @@ pub fn run(args: &[String]) -> Result<i32> {
     // Outside a pid namespace (not PID 1) orphans would go to the host's
     // init; become their subreaper so they are still ours to reap.
     if nix::unistd::getpid().as_raw() != 1 {
-        nix::sys::prctl::set_child_subreaper(true).map_err(|source| InitError::Sys { step: "PR_SET_CHILD_SUBREAPER", source })?;
+        nix::sys::prctl::set_child_subreaper(true).map_err(|source| InitError::Sys {
+            step: "PR_SET_CHILD_SUBREAPER",
+            source,
+        })?;
     }
     let mut old = SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
-        .map_err(|source| InitError::Sys { step: "sigprocmask", source })?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).map_err(
+        |source| InitError::Sys {
+            step: "sigprocmask",
+            source,
+        },
+    )?;
 
     // SAFETY: single-threaded; the child only restores its mask and execs.
-    let child = match unsafe { fork() }.map_err(|source| InitError::Sys { step: "fork", source })? {
+    let child = match unsafe { fork() }.map_err(|source| InitError::Sys {
+        step: "fork",
+        source,
+    })? {
         ForkResult::Child => {
             let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
             let err = match nix::unistd::execvp(&argv[0], &argv) {
@@ -76,7 +89,10 @@ pub fn run(args: &[String]) -> Result<i32> {
         ForkResult::Parent { child } => child,
     };
     loop {
-        let sig = set.wait().map_err(|source| InitError::Sys { step: "sigwait", source })?;
+        let sig = set.wait().map_err(|source| InitError::Sys {
+            step: "sigwait",
+            source,
+        })?;
         if sig != Signal::SIGCHLD {
             let _ = kill(child, sig);
             continue;
@@ -93,10 +109,17 @@ fn reap(child: Pid) -> Result<Option<i32>> {
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(code),
-            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => result = Some(128 + sig as i32),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                result = Some(128 + sig as i32)
+            }
             Ok(WaitStatus::StillAlive) | Err(nix::Error::ECHILD) => return Ok(result),
             Ok(_) | Err(nix::Error::EINTR) => continue,
-            Err(source) => return Err(InitError::Sys { step: "waitpid", source }),
+            Err(source) => {
+                return Err(InitError::Sys {
+                    step: "waitpid",
+                    source,
+                })
+            }
         }
     }
 }

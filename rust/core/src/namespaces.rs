@@ -78,16 +78,31 @@ pub struct Join {
 
 impl Join {
     pub fn open(kind: LinuxNamespaceType, path: &Path) -> Result<Self> {
-        let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|source| NamespaceError::Open { kind: name(kind), path: path.to_owned(), source })?;
+        let fd =
+            open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|source| {
+                NamespaceError::Open {
+                    kind: name(kind),
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
         // SAFETY: `open` returned a fresh descriptor we now own.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        Ok(Join { kind, path: path.to_owned(), fd })
+        Ok(Join {
+            kind,
+            path: path.to_owned(),
+            fd,
+        })
     }
 
     pub fn setns(&self) -> Result<()> {
-        nix::sched::setns(self.fd.as_fd(), flag(self.kind))
-            .map_err(|source| NamespaceError::Setns { kind: name(self.kind), path: self.path.clone(), source })
+        nix::sched::setns(self.fd.as_fd(), flag(self.kind)).map_err(|source| {
+            NamespaceError::Setns {
+                kind: name(self.kind),
+                path: self.path.clone(),
+                source,
+            }
+        })
     }
 }
 
@@ -186,8 +201,15 @@ mod tests {
         assert!(plan.join_mount.is_some());
 
         let ns: Vec<LinuxNamespace> = serde_json::from_str(r#"[{"type":"user"}]"#).unwrap();
-        assert!(matches!(NamespacePlan::from_config(&ns), Err(NamespaceError::Unsupported("user"))));
-        let ns: Vec<LinuxNamespace> = serde_json::from_str(r#"[{"type":"pid","path":"/nonexistent/ns"}]"#).unwrap();
-        assert!(matches!(NamespacePlan::from_config(&ns), Err(NamespaceError::Open { .. })));
+        assert!(matches!(
+            NamespacePlan::from_config(&ns),
+            Err(NamespaceError::Unsupported("user"))
+        ));
+        let ns: Vec<LinuxNamespace> =
+            serde_json::from_str(r#"[{"type":"pid","path":"/nonexistent/ns"}]"#).unwrap();
+        assert!(matches!(
+            NamespacePlan::from_config(&ns),
+            Err(NamespaceError::Open { .. })
+        ));
     }
 }

@@ -23,10 +23,18 @@ pub struct SyscallError {
 
 impl SyscallError {
     pub fn new(call: &'static str, path: &Path, errno: nix::Error) -> Self {
-        SyscallError { call, path: path.to_owned(), source: std::io::Error::from_raw_os_error(errno as i32) }
+        SyscallError {
+            call,
+            path: path.to_owned(),
+            source: std::io::Error::from_raw_os_error(errno as i32),
+        }
     }
     pub fn io(call: &'static str, path: &Path, source: std::io::Error) -> Self {
-        SyscallError { call, path: path.to_owned(), source }
+        SyscallError {
+            call,
+            path: path.to_owned(),
+            source,
+        }
     }
     /// The errno of the failure, if it came from the kernel.
     pub fn errno(&self) -> Option<i32> {
@@ -56,7 +64,10 @@ pub struct Resolved {
 
 impl Resolved {
     pub fn pinned(fd: OwnedFd) -> Self {
-        Resolved { path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())), _fd: Some(fd) }
+        Resolved {
+            path: PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            _fd: Some(fd),
+        }
     }
     /// A plain path (for fakes, which hold no descriptors).
     pub fn unpinned(path: PathBuf) -> Self {
@@ -91,7 +102,12 @@ pub trait Syscall {
     /// symlinks scoped to `root` (see [`crate::rootfs::resolve`]); with
     /// `create`, missing parents become directories and a missing last
     /// component becomes `create`.
-    fn resolve_in_root(&self, root: &Path, path: &Path, create: Option<FileKind>) -> Result<Resolved>;
+    fn resolve_in_root(
+        &self,
+        root: &Path,
+        path: &Path,
+        create: Option<FileKind>,
+    ) -> Result<Resolved>;
     fn sethostname(&self, name: &str) -> Result<()>;
     fn setdomainname(&self, name: &str) -> Result<()>;
 }
@@ -109,23 +125,30 @@ impl Syscall for LinuxSyscall {
         flags: MsFlags,
         data: Option<&str>,
     ) -> Result<()> {
-        nix::mount::mount(source, target, fstype, flags, data).map_err(|e| SyscallError::new("mount", target, e))
+        nix::mount::mount(source, target, fstype, flags, data)
+            .map_err(|e| SyscallError::new("mount", target, e))
     }
     fn umount2(&self, target: &Path, flags: MntFlags) -> Result<()> {
         nix::mount::umount2(target, flags).map_err(|e| SyscallError::new("umount2", target, e))
     }
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {
-        nix::unistd::pivot_root(new_root, put_old).map_err(|e| SyscallError::new("pivot_root", new_root, e))
+        nix::unistd::pivot_root(new_root, put_old)
+            .map_err(|e| SyscallError::new("pivot_root", new_root, e))
     }
     fn chdir(&self, path: &Path) -> Result<()> {
         nix::unistd::chdir(path).map_err(|e| SyscallError::new("chdir", path, e))
     }
     fn mknod(&self, path: &Path, kind: SFlag, perm: Mode, dev: u64) -> Result<()> {
-        nix::sys::stat::mknod(path, kind, perm, dev).map_err(|e| SyscallError::new("mknod", path, e))
+        nix::sys::stat::mknod(path, kind, perm, dev)
+            .map_err(|e| SyscallError::new("mknod", path, e))
     }
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
-        nix::unistd::chown(path, uid.map(nix::unistd::Uid::from_raw), gid.map(nix::unistd::Gid::from_raw))
-            .map_err(|e| SyscallError::new("chown", path, e))
+        nix::unistd::chown(
+            path,
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(|e| SyscallError::new("chown", path, e))
     }
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
         match std::os::unix::fs::symlink(target, link) {
@@ -144,7 +167,12 @@ impl Syscall for LinuxSyscall {
         if let Some(parent) = path.parent() {
             self.mkdir_all(parent)?;
         }
-        match std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+        {
             Ok(_) => Ok(()),
             // A read-only or special file is already a fine mount point.
             Err(_) if path.exists() => Ok(()),
@@ -152,21 +180,37 @@ impl Syscall for LinuxSyscall {
         }
     }
     fn kind(&self, path: &Path) -> Option<FileKind> {
-        std::fs::metadata(path).ok().map(|m| if m.is_dir() { FileKind::Dir } else { FileKind::Other })
+        std::fs::metadata(path).ok().map(|m| {
+            if m.is_dir() {
+                FileKind::Dir
+            } else {
+                FileKind::Other
+            }
+        })
     }
-    fn resolve_in_root(&self, root: &Path, path: &Path, create: Option<FileKind>) -> Result<Resolved> {
+    fn resolve_in_root(
+        &self,
+        root: &Path,
+        path: &Path,
+        create: Option<FileKind>,
+    ) -> Result<Resolved> {
         crate::rootfs::resolve::walk(&crate::rootfs::resolve::FdTree { root }, path, create)
             .map(Resolved::pinned)
             .map_err(|e| SyscallError::io("resolve in rootfs", path, e))
     }
     fn sethostname(&self, name: &str) -> Result<()> {
-        nix::unistd::sethostname(name).map_err(|e| SyscallError::new("sethostname", Path::new(name), e))
+        nix::unistd::sethostname(name)
+            .map_err(|e| SyscallError::new("sethostname", Path::new(name), e))
     }
     fn setdomainname(&self, name: &str) -> Result<()> {
         // SAFETY: pointer and length describe a live byte slice.
         let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
         if rc != 0 {
-            return Err(SyscallError::io("setdomainname", Path::new(name), std::io::Error::last_os_error()));
+            return Err(SyscallError::io(
+                "setdomainname",
+                Path::new(name),
+                std::io::Error::last_os_error(),
+            ));
         }
         Ok(())
     }
@@ -175,13 +219,37 @@ impl Syscall for LinuxSyscall {
 /// One recorded call, in a form easy to assert on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
-    Mount { source: Option<PathBuf>, target: PathBuf, fstype: Option<String>, flags: MsFlags, data: Option<String> },
-    Umount2 { target: PathBuf, flags: MntFlags },
-    PivotRoot { new_root: PathBuf, put_old: PathBuf },
+    Mount {
+        source: Option<PathBuf>,
+        target: PathBuf,
+        fstype: Option<String>,
+        flags: MsFlags,
+        data: Option<String>,
+    },
+    Umount2 {
+        target: PathBuf,
+        flags: MntFlags,
+    },
+    PivotRoot {
+        new_root: PathBuf,
+        put_old: PathBuf,
+    },
     Chdir(PathBuf),
-    Mknod { path: PathBuf, kind: SFlag, perm: Mode, dev: u64 },
-    Chown { path: PathBuf, uid: Option<u32>, gid: Option<u32> },
-    Symlink { target: PathBuf, link: PathBuf },
+    Mknod {
+        path: PathBuf,
+        kind: SFlag,
+        perm: Mode,
+        dev: u64,
+    },
+    Chown {
+        path: PathBuf,
+        uid: Option<u32>,
+        gid: Option<u32>,
+    },
+    Symlink {
+        target: PathBuf,
+        link: PathBuf,
+    },
     MkdirAll(PathBuf),
     Touch(PathBuf),
     Sethostname(String),
@@ -248,26 +316,62 @@ impl Syscall for RecordingSyscall {
         self.record("mount", target, call)
     }
     fn umount2(&self, target: &Path, flags: MntFlags) -> Result<()> {
-        self.record("umount2", target, Call::Umount2 { target: target.to_owned(), flags })
+        self.record(
+            "umount2",
+            target,
+            Call::Umount2 {
+                target: target.to_owned(),
+                flags,
+            },
+        )
     }
     fn pivot_root(&self, new_root: &Path, put_old: &Path) -> Result<()> {
-        let call = Call::PivotRoot { new_root: new_root.to_owned(), put_old: put_old.to_owned() };
+        let call = Call::PivotRoot {
+            new_root: new_root.to_owned(),
+            put_old: put_old.to_owned(),
+        };
         self.record("pivot_root", new_root, call)
     }
     fn chdir(&self, path: &Path) -> Result<()> {
         self.record("chdir", path, Call::Chdir(path.to_owned()))
     }
     fn mknod(&self, path: &Path, kind: SFlag, perm: Mode, dev: u64) -> Result<()> {
-        self.record("mknod", path, Call::Mknod { path: path.to_owned(), kind, perm, dev })?;
+        self.record(
+            "mknod",
+            path,
+            Call::Mknod {
+                path: path.to_owned(),
+                kind,
+                perm,
+                dev,
+            },
+        )?;
         // The node exists now for later lookups (chown goes through one).
-        self.created.borrow_mut().insert(path.to_owned(), FileKind::Other);
+        self.created
+            .borrow_mut()
+            .insert(path.to_owned(), FileKind::Other);
         Ok(())
     }
     fn chown(&self, path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
-        self.record("chown", path, Call::Chown { path: path.to_owned(), uid, gid })
+        self.record(
+            "chown",
+            path,
+            Call::Chown {
+                path: path.to_owned(),
+                uid,
+                gid,
+            },
+        )
     }
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
-        self.record("symlink", link, Call::Symlink { target: target.to_owned(), link: link.to_owned() })
+        self.record(
+            "symlink",
+            link,
+            Call::Symlink {
+                target: target.to_owned(),
+                link: link.to_owned(),
+            },
+        )
     }
     fn mkdir_all(&self, path: &Path) -> Result<()> {
         self.record("mkdir", path, Call::MkdirAll(path.to_owned()))
@@ -280,7 +384,12 @@ impl Syscall for RecordingSyscall {
     }
     /// Resolves over `kinds`/`links` and records each component it creates
     /// as `MkdirAll`/`Touch` of the host path, so tests see where it landed.
-    fn resolve_in_root(&self, root: &Path, path: &Path, create: Option<FileKind>) -> Result<Resolved> {
+    fn resolve_in_root(
+        &self,
+        root: &Path,
+        path: &Path,
+        create: Option<FileKind>,
+    ) -> Result<Resolved> {
         let on_create = |p: &Path, kind: FileKind| {
             let call = match kind {
                 FileKind::Dir => Call::MkdirAll(p.to_owned()),
@@ -300,9 +409,17 @@ impl Syscall for RecordingSyscall {
             .map_err(|e| SyscallError::io("resolve in rootfs", path, e))
     }
     fn sethostname(&self, name: &str) -> Result<()> {
-        self.record("sethostname", Path::new(name), Call::Sethostname(name.to_owned()))
+        self.record(
+            "sethostname",
+            Path::new(name),
+            Call::Sethostname(name.to_owned()),
+        )
     }
     fn setdomainname(&self, name: &str) -> Result<()> {
-        self.record("setdomainname", Path::new(name), Call::Setdomainname(name.to_owned()))
+        self.record(
+            "setdomainname",
+            Path::new(name),
+            Call::Setdomainname(name.to_owned()),
+        )
     }
 }

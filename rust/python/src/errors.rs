@@ -12,11 +12,19 @@ import_exception!(moorage.errors, InvalidLayer);
 /// An OS error with the failing step and path kept.
 pub fn os_failure(step: &str, path: &std::path::Path, err: std::io::Error) -> PyErr {
     let errno = err.raw_os_error().unwrap_or(0);
-    OSFailure::new_err((errno, format!("{step} {}: {err}", path.display()), path.display().to_string()))
+    OSFailure::new_err((
+        errno,
+        format!("{step} {}: {err}", path.display()),
+        path.display().to_string(),
+    ))
 }
 
 /// OSFailure when an errno is behind it (message keeps step and entry/path).
-fn with_errno(err: &dyn std::fmt::Display, io: Option<&std::io::Error>, subject: Option<String>) -> Option<PyErr> {
+fn with_errno(
+    err: &dyn std::fmt::Display,
+    io: Option<&std::io::Error>,
+    subject: Option<String>,
+) -> Option<PyErr> {
     let errno = io?.raw_os_error()?;
     Some(OSFailure::new_err((errno, err.to_string(), subject)))
 }

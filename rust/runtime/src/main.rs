@@ -13,7 +13,11 @@ use moorage_core::container::{self, Container, ContainerError, CreateOptions};
 use moorage_core::exec::ExecOptions;
 
 #[derive(Parser, Debug)]
-#[command(name = "moorage-runtime", version, about = "moorage's OCI runtime (runc-compatible verbs)")]
+#[command(
+    name = "moorage-runtime",
+    version,
+    about = "moorage's OCI runtime (runc-compatible verbs)"
+)]
 struct Cli {
     /// Directory for container state.
     #[arg(long, global = true, default_value = "/run/moorage/runtime")]
@@ -127,7 +131,11 @@ impl From<ContainerError> for Failure {
 fn report(log: Option<&Path>, msg: &str) {
     eprintln!("moorage-runtime: {msg}");
     if let Some(path) = log {
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{}", msg.replace('\n', " "));
         }
     }
@@ -147,7 +155,12 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>), Failure> {
 fn run(cli: Cli) -> Result<i32, Failure> {
     let root = cli.root.as_path();
     match cli.verb {
-        Verb::Create { bundle, pid_file, console_socket, id } => {
+        Verb::Create {
+            bundle,
+            pid_file,
+            console_socket,
+            id,
+        } => {
             let opts = CreateOptions {
                 root,
                 id: &id,
@@ -164,7 +177,8 @@ fn run(cli: Cli) -> Result<i32, Failure> {
         }
         Verb::State { id } => {
             let state = Container::load(root, &id)?.oci_state();
-            let json = serde_json::to_string_pretty(&state).map_err(|e| Failure(e.to_string(), 1))?;
+            let json =
+                serde_json::to_string_pretty(&state).map_err(|e| Failure(e.to_string(), 1))?;
             println!("{json}");
             Ok(0)
         }
@@ -182,13 +196,19 @@ fn run(cli: Cli) -> Result<i32, Failure> {
                 // A create killed half-way can leave a directory without state.
                 let dir = root.join(&id);
                 if container::validate_id(&id).is_ok() && dir.is_dir() {
-                    std::fs::remove_dir_all(&dir).map_err(|e| Failure(format!("remove {}: {e}", dir.display()), 1))?;
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|e| Failure(format!("remove {}: {e}", dir.display()), 1))?;
                 }
                 Ok(0)
             }
             Err(e) => Err(e.into()),
         },
-        Verb::Run { bundle, pid_file, console_socket, id } => {
+        Verb::Run {
+            bundle,
+            pid_file,
+            console_socket,
+            id,
+        } => {
             let opts = CreateOptions {
                 root,
                 id: &id,
@@ -219,18 +239,37 @@ fn run(cli: Cli) -> Result<i32, Failure> {
         Verb::Ps { format, id } => {
             let pids = Container::load(root, &id)?.pids()?;
             match format.as_str() {
-                "json" => println!("{}", serde_json::to_string(&pids).map_err(|e| Failure(e.to_string(), 1))?),
+                "json" => println!(
+                    "{}",
+                    serde_json::to_string(&pids).map_err(|e| Failure(e.to_string(), 1))?
+                ),
                 "table" => {
                     println!("PID");
                     for p in pids {
                         println!("{p}");
                     }
                 }
-                other => return Err(Failure(format!("invalid --format {other:?} (table or json)"), 1)),
+                other => {
+                    return Err(Failure(
+                        format!("invalid --format {other:?} (table or json)"),
+                        1,
+                    ))
+                }
             }
             Ok(0)
         }
-        Verb::Exec { process, detach, pid_file, console_socket, tty, cwd, env, user, id, args } => {
+        Verb::Exec {
+            process,
+            detach,
+            pid_file,
+            console_socket,
+            tty,
+            cwd,
+            env,
+            user,
+            id,
+            args,
+        } => {
             let opts = ExecOptions {
                 process,
                 detach,
@@ -254,10 +293,20 @@ fn main() {
         std::process::exit(monitor::main(&args[2..]));
     }
     // Bind-mounted as /dev/init: `init [--] CMD ARGS...` without a verb.
-    let argv0 = args.first().map(|a| Path::new(a).file_name().unwrap_or_default().to_string_lossy().into_owned());
+    let argv0 = args.first().map(|a| {
+        Path::new(a)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    });
     if argv0.as_deref() == Some("init") {
         let cmd = args.get(1..).unwrap_or(&[]);
-        let cmd = if cmd.first().map(String::as_str) == Some("--") { &cmd[1..] } else { cmd };
+        let cmd = if cmd.first().map(String::as_str) == Some("--") {
+            &cmd[1..]
+        } else {
+            cmd
+        };
         match moorage_core::init::run(cmd) {
             Ok(code) => std::process::exit(code),
             Err(e) => {

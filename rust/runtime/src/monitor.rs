@@ -64,7 +64,11 @@ use logfile::{JsonLog, LineBuf, Stream};
 use restart::{Backoff, Policy};
 
 #[derive(Parser, Debug)]
-#[command(name = "moorage-runtime monitor", no_binary_name = true, about = "Per-container monitor")]
+#[command(
+    name = "moorage-runtime monitor",
+    no_binary_name = true,
+    about = "Per-container monitor"
+)]
 struct Args {
     #[arg(long)]
     id: String,
@@ -155,7 +159,13 @@ impl SyncFd {
 enum Outcome {
     /// create or start failed; nothing ran.
     Failed { msg: String, code: i32 },
-    Exited { code: i32, signal: Option<i32>, oom: bool, started_at: String, ran_for: Duration },
+    Exited {
+        code: i32,
+        signal: Option<i32>,
+        oom: bool,
+        started_at: String,
+        ran_for: Duration,
+    },
 }
 
 struct Monitor {
@@ -185,7 +195,10 @@ impl Monitor {
     }
 
     #[allow(clippy::result_large_err)]
-    fn new(args: Args, sync: SyncFd) -> std::result::Result<Monitor, (MonitorError, SyncFd, PathBuf)> {
+    fn new(
+        args: Args,
+        sync: SyncFd,
+    ) -> std::result::Result<Monitor, (MonitorError, SyncFd, PathBuf)> {
         let dir = args.state_dir.clone();
         let setup = || -> Result<(SignalFd, JsonLog, Box<dyn moorage_core::cgroups::Manager>)> {
             let sigfd = sys::signal_fd()?;
@@ -203,7 +216,15 @@ impl Monitor {
             log: dir.join("runtime.log"),
             id: args.id.clone(),
         };
-        Ok(Monitor { args, runtime, sigfd, log, bufs: [LineBuf::new(), LineBuf::new()], sync, cgroup })
+        Ok(Monitor {
+            args,
+            runtime,
+            sigfd,
+            log,
+            bufs: [LineBuf::new(), LineBuf::new()],
+            sync,
+            cgroup,
+        })
     }
 
     fn dir(&self) -> &Path {
@@ -215,7 +236,10 @@ impl Monitor {
         let mut restarts = 0u32;
         let mut backoff = Backoff::default();
         loop {
-            let outcome = self.run_once(restarts).unwrap_or_else(|e| Outcome::Failed { msg: e.to_string(), code: 125 });
+            let outcome = self.run_once(restarts).unwrap_or_else(|e| Outcome::Failed {
+                msg: e.to_string(),
+                code: 125,
+            });
             let (code, signal, oom, started_at, ran_for) = match outcome {
                 Outcome::Failed { msg, code } => {
                     self.sync.send_and_close(&error_line(&msg, code));
@@ -223,11 +247,21 @@ impl Monitor {
                     self.delete();
                     return;
                 }
-                Outcome::Exited { code, signal, oom, started_at, ran_for } => (code, signal, oom, started_at, ran_for),
+                Outcome::Exited {
+                    code,
+                    signal,
+                    oom,
+                    started_at,
+                    ran_for,
+                } => (code, signal, oom, started_at, ran_for),
             };
-            self.sync.send_and_close(&format!("{{\"exit_code\": {code}}}\n"));
+            self.sync
+                .send_and_close(&format!("{{\"exit_code\": {code}}}\n"));
             let finished_at = timefmt::now();
-            let mut restart = self.args.restart.should_restart(code, restarts, self.stop_requested());
+            let mut restart =
+                self.args
+                    .restart
+                    .should_restart(code, restarts, self.stop_requested());
             let mut record = status::Exited {
                 status: if restart { "restarting" } else { "exited" },
                 pid: 0,
@@ -274,7 +308,11 @@ impl Monitor {
             if left.is_zero() {
                 return true;
             }
-            let mut pfd = libc::pollfd { fd: self.sigfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd: self.sigfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             unsafe { libc::poll(&mut pfd, 1, left.as_millis() as i32 + 1) };
             while let Ok(Some(info)) = self.sigfd.read_signal() {
@@ -296,12 +334,20 @@ impl Monitor {
         let _ = std::fs::remove_file(&pid_file);
         let log_from = self.runtime.log_len();
 
-        let console = if self.args.tty { Some(console::ConsoleSocket::bind(&dir.join("console.sock"))?) } else { None };
+        let console = if self.args.tty {
+            Some(console::ConsoleSocket::bind(&dir.join("console.sock"))?)
+        } else {
+            None
+        };
         let mut out_r = None;
         let mut err_r = None;
         let mut stdin_w = None;
         let stdio = if console.is_some() {
-            oci::CreateStdio { stdin: sys::dev_null()?, stdout: sys::dev_null()?, stderr: sys::dev_null()? }
+            oci::CreateStdio {
+                stdin: sys::dev_null()?,
+                stdout: sys::dev_null()?,
+                stderr: sys::dev_null()?,
+            }
         } else {
             let (or, ow) = sys::pipe()?;
             let (er, ew) = sys::pipe()?;
@@ -314,9 +360,18 @@ impl Monitor {
             } else {
                 sys::dev_null()?
             };
-            oci::CreateStdio { stdin, stdout: ow, stderr: ew }
+            oci::CreateStdio {
+                stdin,
+                stdout: ow,
+                stderr: ew,
+            }
         };
-        let create = self.runtime.spawn_create(&self.args.bundle, &pid_file, console.as_ref().map(|c| c.path.as_path()), stdio)?;
+        let create = self.runtime.spawn_create(
+            &self.args.bundle,
+            &pid_file,
+            console.as_ref().map(|c| c.path.as_path()),
+            stdio,
+        )?;
         let (code, master) = match &console {
             Some(c) => wait_with_console(create, c)?,
             None => (oci::wait_pid(create)?, None),
@@ -325,10 +380,18 @@ impl Monitor {
         if code != 0 {
             let stderr = err_r.as_ref().map(read_available).unwrap_or_default();
             let msg = oci::error_message(&self.runtime.log, log_from, &stderr);
-            return Ok(Outcome::Failed { code: oci::exit_code_for(code, &msg), msg });
+            return Ok(Outcome::Failed {
+                code: oci::exit_code_for(code, &msg),
+                msg,
+            });
         }
         let master = match (self.args.tty, master) {
-            (true, None) => return Ok(Outcome::Failed { msg: "the runtime sent no console (pty) fd".into(), code: 125 }),
+            (true, None) => {
+                return Ok(Outcome::Failed {
+                    msg: "the runtime sent no console (pty) fd".into(),
+                    code: 125,
+                })
+            }
             (_, m) => m,
         };
         let pid = Pid::from_raw(oci::read_pid_file(&pid_file)?);
@@ -338,13 +401,21 @@ impl Monitor {
         let code = self.runtime.run("start", &[])?;
         if code != 0 {
             let msg = oci::error_message(&self.runtime.log, start_from, b"");
-            return Ok(Outcome::Failed { code: oci::exit_code_for(code, &msg), msg });
+            return Ok(Outcome::Failed {
+                code: oci::exit_code_for(code, &msg),
+                msg,
+            });
         }
         let started = Instant::now();
         let started_at = timefmt::now();
         let _ = status::write(
             &dir,
-            &status::Running { status: "running", pid: pid.as_raw(), started_at: &started_at, restart_count: restarts },
+            &status::Running {
+                status: "running",
+                pid: pid.as_raw(),
+                started_at: &started_at,
+                restart_count: restarts,
+            },
         );
         self.sync.send(&format!("{{\"pid\": {}}}\n", pid.as_raw()));
 
@@ -358,14 +429,37 @@ impl Monitor {
                 } else {
                     None
                 };
-                ([Some(pump::Pump { fd: m, stream: Stream::Stdout, attach_fd: attach.then_some(1) }), None], to, None)
+                (
+                    [
+                        Some(pump::Pump {
+                            fd: m,
+                            stream: Stream::Stdout,
+                            attach_fd: attach.then_some(1),
+                        }),
+                        None,
+                    ],
+                    to,
+                    None,
+                )
             }
             None => {
                 let pumps = [
-                    out_r.map(|fd| pump::Pump { fd, stream: Stream::Stdout, attach_fd: attach.then_some(1) }),
-                    err_r.map(|fd| pump::Pump { fd, stream: Stream::Stderr, attach_fd: attach.then_some(2) }),
+                    out_r.map(|fd| pump::Pump {
+                        fd,
+                        stream: Stream::Stdout,
+                        attach_fd: attach.then_some(1),
+                    }),
+                    err_r.map(|fd| pump::Pump {
+                        fd,
+                        stream: Stream::Stderr,
+                        attach_fd: attach.then_some(2),
+                    }),
                 ];
-                if attach { (pumps, stdin_w, None) } else { (pumps, None, stdin_w) }
+                if attach {
+                    (pumps, stdin_w, None)
+                } else {
+                    (pumps, None, stdin_w)
+                }
             }
         };
         sys::drop_startup_pages();
@@ -377,20 +471,36 @@ impl Monitor {
             stdin_to,
         }
         .run(pumps);
-        let oom = self.cgroup.stats().map(|s| s.oom_kills > oom_before).unwrap_or(false);
-        Ok(Outcome::Exited { code, signal, oom, started_at, ran_for: started.elapsed() })
+        let oom = self
+            .cgroup
+            .stats()
+            .map(|s| s.oom_kills > oom_before)
+            .unwrap_or(false);
+        Ok(Outcome::Exited {
+            code,
+            signal,
+            oom,
+            started_at,
+            ran_for: started.elapsed(),
+        })
     }
 
     fn exit_command(&self) {
-        let Some(cmd) = &self.args.exit_command else { return };
+        let Some(cmd) = &self.args.exit_command else {
+            return;
+        };
         let mut c = std::process::Command::new(cmd);
-        c.args(&self.args.exit_command_args).stdin(std::process::Stdio::null());
+        c.args(&self.args.exit_command_args)
+            .stdin(std::process::Stdio::null());
         sys::unblock_signals_in_child(&mut c);
         match c.spawn() {
             Ok(child) => {
                 let _ = oci::wait_pid(Pid::from_raw(child.id() as i32));
             }
-            Err(e) => eprintln!("moorage-runtime monitor: exit command {}: {e}", cmd.display()),
+            Err(e) => eprintln!(
+                "moorage-runtime monitor: exit command {}: {e}",
+                cmd.display()
+            ),
         }
     }
 }
@@ -420,9 +530,14 @@ fn cgroup_manager(bundle: &Path) -> Box<dyn moorage_core::cgroups::Manager> {
     let path = std::fs::read(bundle.join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.pointer("/linux/cgroupsPath").and_then(|p| p.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.pointer("/linux/cgroupsPath")
+                .and_then(|p| p.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_default();
-    moorage_core::cgroups::create_manager(&path).unwrap_or_else(|_| Box::new(moorage_core::cgroups::Disabled))
+    moorage_core::cgroups::create_manager(&path)
+        .unwrap_or_else(|_| Box::new(moorage_core::cgroups::Disabled))
 }
 
 /// While `create` runs, accept its console connection; returns its exit
@@ -443,9 +558,18 @@ fn wait_with_console(create: Pid, sock: &console::ConsoleSocket) -> Result<(i32,
                     return Ok((code, master));
                 }
             }
-            Err(e) => return Err(MonitorError::Sys { step: "waitpid create", source: e }),
+            Err(e) => {
+                return Err(MonitorError::Sys {
+                    step: "waitpid create",
+                    source: e,
+                })
+            }
         }
-        let mut pfd = libc::pollfd { fd: sock.raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: sock.raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd. Short timeout: create's exit is not a
         // pollable event here (SIGCHLD is consumed by the signalfd later).
         unsafe { libc::poll(&mut pfd, 1, 20) };

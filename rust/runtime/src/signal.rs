@@ -10,7 +10,11 @@ pub fn parse(s: &str) -> Result<Signal, String> {
         return Signal::try_from(n).map_err(|_| format!("invalid signal number {n}"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     Signal::from_str(&name).map_err(|_| format!("unknown signal {s:?}"))
 }
 

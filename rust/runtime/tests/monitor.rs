@@ -27,7 +27,9 @@ fn runc() -> Option<PathBuf> {
         return None;
     }
     let path = std::env::var_os("PATH")?;
-    let found = std::env::split_paths(&path).map(|d| d.join("runc")).find(|p| p.exists());
+    let found = std::env::split_paths(&path)
+        .map(|d| d.join("runc"))
+        .find(|p| p.exists());
     if found.is_none() {
         eprintln!("skipped: runc not on PATH");
     }
@@ -66,7 +68,11 @@ impl Fixture {
         for applet in ["sh", "echo", "sleep", "cat", "tty"] {
             std::os::unix::fs::symlink("busybox", rootfs.join(applet)).unwrap();
         }
-        let st = Command::new(&runc).arg("spec").current_dir(dir.path().join("bundle")).status().unwrap();
+        let st = Command::new(&runc)
+            .arg("spec")
+            .current_dir(dir.path().join("bundle"))
+            .status()
+            .unwrap();
         assert!(st.success());
         let cfg_path = dir.path().join("bundle/config.json");
         let mut cfg: Value = serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
@@ -74,7 +80,12 @@ impl Fixture {
         cfg["process"]["args"] = serde_json::json!(["sh", "-c", script]);
         cfg["linux"]["cgroupsPath"] = Value::String(cgroup.clone());
         fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
-        Some(Fixture { dir, runc, id, cgroup })
+        Some(Fixture {
+            dir,
+            runc,
+            id,
+            cgroup,
+        })
     }
 
     fn state(&self) -> PathBuf {
@@ -105,7 +116,13 @@ impl Fixture {
 
     /// Start detached; the monitor's parent exits 0 at once.
     fn start(&self, extra: &[&str]) {
-        let st = self.command(extra).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+        let st = self
+            .command(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
         assert!(st.success(), "monitor parent exited {st:?}");
         assert!(self.state().join("monitor.pid").exists());
     }
@@ -116,7 +133,10 @@ impl Fixture {
         let wfd = w.as_raw_fd();
         let fd_arg = wfd.to_string();
         let mut c = self.command(extra);
-        c.args(["--sync-fd", &fd_arg]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        c.args(["--sync-fd", &fd_arg])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // Only this child gets the write end (CLOEXEC cleared after fork),
         // so parallel tests cannot keep it open by accident.
         unsafe {
@@ -146,7 +166,11 @@ impl Fixture {
                     return s;
                 }
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; status {:?}", self.status());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; status {:?}",
+                self.status()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -169,10 +193,17 @@ impl Fixture {
 
     /// The monitor's pid if that process is still our monitor.
     fn monitor_alive(&self) -> Option<i32> {
-        let pid: i32 = fs::read_to_string(self.state().join("monitor.pid")).ok()?.trim().parse().ok()?;
+        let pid: i32 = fs::read_to_string(self.state().join("monitor.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'));
         (!zombie && String::from_utf8_lossy(&cmdline).contains(&self.id)).then_some(pid)
     }
 
@@ -212,7 +243,9 @@ fn vm_rss_kib(pid: i32) -> u64 {
 
 #[test]
 fn detached_logs_both_streams_and_exit_0() {
-    let Some(f) = Fixture::new("echo hi; echo err >&2") else { return };
+    let Some(f) = Fixture::new("echo hi; echo err >&2") else {
+        return;
+    };
     f.start(&[]);
     let s = f.wait_done();
     assert_eq!(s["exit_code"], 0);
@@ -222,7 +255,10 @@ fn detached_logs_both_streams_and_exit_0() {
     assert_eq!(s["error"], Value::Null);
     assert!(s["started_at"].as_str().unwrap().ends_with('Z'));
     let logs = f.log_entries();
-    let out: Vec<(&str, &str)> = logs.iter().map(|e| (e["log"].as_str().unwrap(), e["stream"].as_str().unwrap())).collect();
+    let out: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|e| (e["log"].as_str().unwrap(), e["stream"].as_str().unwrap()))
+        .collect();
     assert!(out.contains(&("hi\n", "stdout")), "{out:?}");
     assert!(out.contains(&("err\n", "stderr")), "{out:?}");
     assert_eq!(out.len(), 2);
@@ -231,7 +267,9 @@ fn detached_logs_both_streams_and_exit_0() {
 
 #[test]
 fn exit_code_is_recorded() {
-    let Some(f) = Fixture::new("exit 3") else { return };
+    let Some(f) = Fixture::new("exit 3") else {
+        return;
+    };
     f.start(&[]);
     let s = f.wait_done();
     assert_eq!(s["exit_code"], 3);
@@ -240,18 +278,26 @@ fn exit_code_is_recorded() {
 
 #[test]
 fn on_failure_restarts_three_times() {
-    let Some(f) = Fixture::new("echo run; exit 1") else { return };
+    let Some(f) = Fixture::new("echo run; exit 1") else {
+        return;
+    };
     f.start(&["--restart", "on-failure:3"]);
     let s = f.wait_done();
     assert_eq!(s["exit_code"], 1);
     assert_eq!(s["restart_count"], 3);
-    let runs = f.log_entries().iter().filter(|e| e["log"] == "run\n").count();
+    let runs = f
+        .log_entries()
+        .iter()
+        .filter(|e| e["log"] == "run\n")
+        .count();
     assert_eq!(runs, 4, "one first run and three restarts, same log file");
 }
 
 #[test]
 fn stop_requested_prevents_restart() {
-    let Some(f) = Fixture::new("sleep 100") else { return };
+    let Some(f) = Fixture::new("sleep 100") else {
+        return;
+    };
     f.start(&["--restart", "always"]);
     let pid = f.wait_running();
     fs::write(f.state().join("stop-requested"), "").unwrap();
@@ -263,11 +309,15 @@ fn stop_requested_prevents_restart() {
 
 #[test]
 fn always_restarts_after_kill() {
-    let Some(f) = Fixture::new("sleep 100") else { return };
+    let Some(f) = Fixture::new("sleep 100") else {
+        return;
+    };
     f.start(&["--restart", "always"]);
     let pid = f.wait_running();
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    let s = f.wait_status("restart", |s| s["status"] == "running" && s["restart_count"] == 1);
+    let s = f.wait_status("restart", |s| {
+        s["status"] == "running" && s["restart_count"] == 1
+    });
     assert_ne!(s["pid"].as_i64().unwrap() as i32, pid);
     // Stop it for good: the engine's way.
     fs::write(f.state().join("stop-requested"), "").unwrap();
@@ -277,7 +327,9 @@ fn always_restarts_after_kill() {
 
 #[test]
 fn sigkill_gives_signal_9_and_137() {
-    let Some(f) = Fixture::new("sleep 100") else { return };
+    let Some(f) = Fixture::new("sleep 100") else {
+        return;
+    };
     f.start(&[]);
     let pid = f.wait_running();
     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -289,7 +341,10 @@ fn sigkill_gives_signal_9_and_137() {
 #[test]
 fn sigterm_to_monitor_is_forwarded() {
     // pid 1 has no default signal actions, so the trap proves delivery.
-    let Some(f) = Fixture::new("trap 'exit 7' TERM; echo ready; while true; do sleep 0.05; done") else { return };
+    let Some(f) = Fixture::new("trap 'exit 7' TERM; echo ready; while true; do sleep 0.05; done")
+    else {
+        return;
+    };
     f.start(&[]);
     f.wait_running();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -304,7 +359,9 @@ fn sigterm_to_monitor_is_forwarded() {
 
 #[test]
 fn sync_fd_gets_pid_then_exit_code() {
-    let Some(f) = Fixture::new("sleep 0.2; exit 5") else { return };
+    let Some(f) = Fixture::new("sleep 0.2; exit 5") else {
+        return;
+    };
     let mut r = f.start_with_sync(&[]);
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -320,7 +377,9 @@ fn sync_fd_gets_pid_then_exit_code() {
 
 #[test]
 fn create_failure_reports_127() {
-    let Some(f) = Fixture::new("unused") else { return };
+    let Some(f) = Fixture::new("unused") else {
+        return;
+    };
     let cfg_path = f.dir.path().join("bundle/config.json");
     let mut cfg: Value = serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
     cfg["process"]["args"] = serde_json::json!(["/no/such/binary"]);
@@ -338,7 +397,9 @@ fn create_failure_reports_127() {
 
 #[test]
 fn attach_copies_stdin_and_stdout() {
-    let Some(f) = Fixture::new("cat; echo done >&2") else { return };
+    let Some(f) = Fixture::new("cat; echo done >&2") else {
+        return;
+    };
     let mut child = f
         .command(&["--attach", "--stdin"])
         .stdin(Stdio::piped())
@@ -359,25 +420,35 @@ fn attach_copies_stdin_and_stdout() {
     assert_eq!(out, "hello\n");
     assert_eq!(err, "done\n");
     assert_eq!(f.wait_done()["exit_code"], 0);
-    assert!(f.log_entries().iter().any(|e| e["log"] == "hello\n" && e["stream"] == "stdout"));
+    assert!(f
+        .log_entries()
+        .iter()
+        .any(|e| e["log"] == "hello\n" && e["stream"] == "stdout"));
 }
 
 #[test]
 fn tty_output_is_one_stream() {
-    let Some(f) = Fixture::with("echo out; echo err >&2; tty", true) else { return };
+    let Some(f) = Fixture::with("echo out; echo err >&2; tty", true) else {
+        return;
+    };
     f.start(&["--tty"]);
     let s = f.wait_done();
     assert_eq!(s["exit_code"], 0, "{s}");
     let logs = f.log_entries();
     let all: String = logs.iter().map(|e| e["log"].as_str().unwrap()).collect();
     assert!(logs.iter().all(|e| e["stream"] == "stdout"));
-    assert!(all.contains("out\r\n") && all.contains("err\r\n"), "{all:?}");
+    assert!(
+        all.contains("out\r\n") && all.contains("err\r\n"),
+        "{all:?}"
+    );
     assert!(all.contains("/dev/pts/"), "{all:?}");
 }
 
 #[test]
 fn idle_monitor_rss() {
-    let Some(f) = Fixture::new("sleep 100") else { return };
+    let Some(f) = Fixture::new("sleep 100") else {
+        return;
+    };
     f.start(&[]);
     let pid = f.wait_running();
     std::thread::sleep(Duration::from_millis(200));

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_moorage-runtime");
 const APPLETS: &[&str] = &[
-    "sh", "true", "false", "cat", "hostname", "id", "ls", "sleep", "grep", "echo", "mkdir", "wc", "readlink", "touch",
+    "sh", "true", "false", "cat", "hostname", "id", "ls", "sleep", "grep", "echo", "mkdir", "wc",
+    "readlink", "touch",
 ];
 
 fn is_root() -> bool {
@@ -72,7 +73,11 @@ impl Bundle {
             }
         });
         tweak(&mut config);
-        std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
         Bundle { dir }
     }
     fn path(&self) -> &Path {
@@ -82,7 +87,12 @@ impl Bundle {
         self.dir.path().join("state")
     }
     fn rt(&self, args: &[&str]) -> Output {
-        Command::new(BIN).arg("--root").arg(self.root()).args(args).output().unwrap()
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .args(args)
+            .output()
+            .unwrap()
     }
     /// `create`: the container init inherits the runtime's stdio, so it must
     /// not be a pipe we wait on (it stays open while the container lives).
@@ -110,7 +120,10 @@ impl Bundle {
     fn assert_clean(&self, id: &str) {
         assert!(!self.root().join(id).exists(), "state dir left behind");
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mi.contains(self.path().to_str().unwrap()), "mount left behind");
+        assert!(
+            !mi.contains(self.path().to_str().unwrap()),
+            "mount left behind"
+        );
     }
 }
 
@@ -169,7 +182,10 @@ fn run_pid1_hostname_caps_masks_readonly() {
     assert_eq!(lines[5], "0", "masked dir must be empty");
     assert_eq!(lines[6], "sys-ro");
     assert_eq!(lines[7], "root-ro");
-    for dev in ["null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "fd", "stdin", "stdout", "stderr", "ptmx"] {
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "fd", "stdin", "stdout",
+        "stderr", "ptmx",
+    ] {
         assert!(lines.contains(&dev), "/dev/{dev} missing: {out}");
     }
     assert_eq!(*lines.last().unwrap(), "pts/ptmx");
@@ -181,7 +197,11 @@ fn seccomp_profile_is_loaded_and_enforced() {
         return;
     }
     let b = Bundle::new(
-        &["sh", "-c", "grep '^Seccomp:' /proc/self/status; mkdir /tmp/x 2>&1; echo done"],
+        &[
+            "sh",
+            "-c",
+            "grep '^Seccomp:' /proc/self/status; mkdir /tmp/x 2>&1; echo done",
+        ],
         |c| {
             c["linux"]["seccomp"] = json!({
                 "defaultAction": "SCMP_ACT_ALLOW",
@@ -206,7 +226,11 @@ fn exit_codes_pass_through() {
     if !is_root() {
         return;
     }
-    for (args, code) in [(vec!["true"], 0), (vec!["false"], 1), (vec!["sh", "-c", "exit 42"], 42)] {
+    for (args, code) in [
+        (vec!["true"], 0),
+        (vec!["false"], 1),
+        (vec!["sh", "-c", "exit 42"], 42),
+    ] {
         let b = Bundle::new(&args, |_| {});
         let o = b.run("codes");
         assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
@@ -222,7 +246,8 @@ fn exit_codes_pass_through() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !b.rt(&["state", "killed"]).status.success() || state(&b, "killed")["status"] != "running" {
+    while !b.rt(&["state", "killed"]).status.success() || state(&b, "killed")["status"] != "running"
+    {
         assert!(Instant::now() < deadline, "run did not start");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -237,7 +262,11 @@ fn create_fails_127_126_and_leaves_nothing() {
         return;
     }
     let cases = [
-        (vec!["nosuchcmd"], 127, "exec: \"nosuchcmd\": executable file not found in $PATH"),
+        (
+            vec!["nosuchcmd"],
+            127,
+            "exec: \"nosuchcmd\": executable file not found in $PATH",
+        ),
         (vec!["/etc/passwd"], 126, "permission denied"),
         (vec!["/bin"], 126, "is a directory"),
     ];
@@ -249,14 +278,24 @@ fn create_fails_127_126_and_leaves_nothing() {
             .arg(b.root())
             .arg("--log")
             .arg(&log)
-            .args(["create", "--bundle", b.path().to_str().unwrap(), "--pid-file"])
+            .args([
+                "create",
+                "--bundle",
+                b.path().to_str().unwrap(),
+                "--pid-file",
+            ])
             .arg(b.path().join("pid"))
             .arg("bad")
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
-        assert_eq!(stderr(&o).lines().count(), 1, "one-line message: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).lines().count(),
+            1,
+            "one-line message: {}",
+            stderr(&o)
+        );
         assert!(std::fs::read_to_string(&log).unwrap().contains(msg));
         assert!(!b.path().join("pid").exists());
         b.assert_clean("bad");
@@ -274,25 +313,41 @@ fn lifecycle_create_start_state_kill_delete() {
     let pidfile = b.path().join("pid");
     let (st, err) = b.create("lc", &["--pid-file", pidfile.to_str().unwrap()]);
     assert!(st.success(), "{err}");
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let s = state(&b, "lc");
     assert_eq!(s["status"], "created");
     assert_eq!(s["pid"], pid);
     assert_eq!(s["id"], "lc");
     assert_eq!(s["annotations"]["org.moorage.test"], "yes");
-    assert_eq!(s["bundle"], b.path().canonicalize().unwrap().to_str().unwrap());
+    assert_eq!(
+        s["bundle"],
+        b.path().canonicalize().unwrap().to_str().unwrap()
+    );
     // The init has not exec'd yet: it is still the runtime binary.
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert!(comm.starts_with("moorage-runtim"), "{comm}");
 
     assert!(b.rt(&["start", "lc"]).status.success());
     assert_eq!(state(&b, "lc")["status"], "running");
-    assert!(!b.rt(&["start", "lc"]).status.success(), "second start must fail");
+    assert!(
+        !b.rt(&["start", "lc"]).status.success(),
+        "second start must fail"
+    );
     let o = b.rt(&["delete", "lc"]);
-    assert!(!o.status.success(), "delete of a running container needs --force");
+    assert!(
+        !o.status.success(),
+        "delete of a running container needs --force"
+    );
 
     let o = b.rt(&["ps", "--format", "json", "lc"]);
-    assert_eq!(serde_json::from_slice::<Vec<i32>>(&o.stdout).unwrap(), vec![pid]);
+    assert_eq!(
+        serde_json::from_slice::<Vec<i32>>(&o.stdout).unwrap(),
+        vec![pid]
+    );
 
     assert!(b.rt(&["kill", "lc", "KILL"]).status.success());
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -306,7 +361,11 @@ fn lifecycle_create_start_state_kill_delete() {
     b.assert_clean("lc");
     let o = b.rt(&["delete", "lc"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("container lc does not exist"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("container lc does not exist"),
+        "{}",
+        stderr(&o)
+    );
     assert!(b.rt(&["delete", "--force", "lc"]).status.success());
 }
 
@@ -320,7 +379,11 @@ fn delete_force_kills_created_and_running() {
         let pidfile = b.path().join(format!("{id}.pid"));
         let (st, err) = b.create(id, &["--pid-file", pidfile.to_str().unwrap()]);
         assert!(st.success(), "{err}");
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         if start {
             assert!(b.rt(&["start", id]).status.success());
         }
@@ -329,8 +392,15 @@ fn delete_force_kills_created_and_running() {
         // The init is not our child: it may linger as a zombie until the host
         // init reaps it; it must not be running.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while pid_alive(pid) && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z") {
-            assert!(Instant::now() < deadline, "init {pid} survived delete --force");
+        while pid_alive(pid)
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "init {pid} survived delete --force"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         b.assert_clean(id);
@@ -347,15 +417,29 @@ fn exec_joins_the_container() {
     assert!(st.success(), "{err}");
     assert!(b.rt(&["start", "ex"]).status.success());
 
-    let o = b.rt(&["exec", "--env", "FOO=bar", "ex", "sh", "-c", "echo $$ $FOO; hostname; cat /proc/1/cmdline | wc -c; grep CapEff /proc/self/status"]);
+    let o = b.rt(&[
+        "exec",
+        "--env",
+        "FOO=bar",
+        "ex",
+        "sh",
+        "-c",
+        "echo $$ $FOO; hostname; cat /proc/1/cmdline | wc -c; grep CapEff /proc/self/status",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
     let (pid, foo) = lines[0].split_once(' ').unwrap();
-    assert!(pid.parse::<i32>().unwrap() > 1, "exec'd process is not init: {out}");
+    assert!(
+        pid.parse::<i32>().unwrap() > 1,
+        "exec'd process is not init: {out}"
+    );
     assert_eq!(foo, "bar");
     assert_eq!(lines[1], "moorage-test");
-    assert_eq!(lines[2], "10", "pid 1 is the container's `sleep 100`: {out}");
+    assert_eq!(
+        lines[2], "10",
+        "pid 1 is the container's `sleep 100`: {out}"
+    );
     assert_eq!(lines[3], "CapEff:\t0000000000000421");
 
     let o = b.rt(&["exec", "ex", "sh", "-c", "exit 7"]);
@@ -384,14 +468,23 @@ fn init_reaps_orphans_and_passes_status() {
          if [ -e /proc/$(busybox cat {p})/stat ]; then busybox cat /proc/$(busybox cat {p})/stat; else echo reaped; fi; exit 3",
         p = pidfile.display()
     );
-    let o = Command::new(BIN).args(["init", "--", "/bin/busybox", "sh", "-c", &script]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["init", "--", "/bin/busybox", "sh", "-c", &script])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), "reaped");
 
-    let o = Command::new(BIN).args(["init", "/bin/busybox", "sh", "-c", "kill -9 $$"]).output().unwrap();
+    let o = Command::new(BIN)
+        .args(["init", "/bin/busybox", "sh", "-c", "kill -9 $$"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(137));
     // Forwarded TERM ends the child; its status is passed through.
-    let mut child = Command::new(BIN).args(["init", "--", "/bin/busybox", "sleep", "30"]).spawn().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["init", "--", "/bin/busybox", "sleep", "30"])
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     // SAFETY: sending a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -412,11 +505,20 @@ fn cgroup_resources_pause_resume_and_cleanup() {
     let pidfile = b.path().join("pid");
     let (st, err) = b.create("cg", &["--pid-file", pidfile.to_str().unwrap()]);
     assert!(st.success(), "{err}");
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let host_view = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(host_view.contains(&format!("memory:{cg}")), "{host_view}");
     let mem = format!("/sys/fs/cgroup/memory{cg}");
-    assert_eq!(std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes")).unwrap().trim(), "67108864");
+    assert_eq!(
+        std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes"))
+            .unwrap()
+            .trim(),
+        "67108864"
+    );
     assert!(b.rt(&["start", "cg"]).status.success());
 
     // Inside its cgroup namespace the container sees its cgroup as `/`.
@@ -424,7 +526,10 @@ fn cgroup_resources_pause_resume_and_cleanup() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains(":memory:/\n"), "{}", stdout(&o));
     let o = b.rt(&["ps", "--format", "json", "cg"]);
-    assert_eq!(serde_json::from_slice::<Vec<i32>>(&o.stdout).unwrap(), vec![pid]);
+    assert_eq!(
+        serde_json::from_slice::<Vec<i32>>(&o.stdout).unwrap(),
+        vec![pid]
+    );
 
     assert!(b.rt(&["pause", "cg"]).status.success());
     assert_eq!(state(&b, "cg")["status"], "paused");
@@ -485,7 +590,10 @@ fn terminal_master_goes_to_console_socket() {
         out.extend_from_slice(&chunk[..n]);
     }
     let text = String::from_utf8_lossy(&out);
-    assert!(text.contains("/dev/pts/0") && text.contains("hello"), "{text}");
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("hello"),
+        "{text}"
+    );
     let o = b.rt(&["delete", "--force", "tty"]);
     assert!(o.status.success(), "{}", stderr(&o));
     b.assert_clean("tty");

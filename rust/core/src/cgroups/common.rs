@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 use super::{CgroupError, Result};
 
 pub(crate) fn io_err(step: &'static str, path: &Path, source: std::io::Error) -> CgroupError {
-    CgroupError::Io { step, path: path.to_path_buf(), source }
+    CgroupError::Io {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Write `value` to an existing cgroup interface file in one `write(2)`.
@@ -167,7 +171,10 @@ mod tests {
     #[test]
     fn join_refuses_escape_and_root() {
         let root = Path::new("/sys/fs/cgroup/memory");
-        assert_eq!(join(root, "/moorage/abc").unwrap(), root.join("moorage/abc"));
+        assert_eq!(
+            join(root, "/moorage/abc").unwrap(),
+            root.join("moorage/abc")
+        );
         assert_eq!(join(root, "moorage/abc").unwrap(), root.join("moorage/abc"));
         assert!(join(root, "/moorage/../../etc").is_err());
         assert!(join(root, "/").is_err());

@@ -65,10 +65,18 @@ impl Manager for Hybrid {
         self.v2.set(&for_v2)
     }
     fn freeze(&self) -> Result<()> {
-        if self.v1_freezer { self.v1.freeze() } else { self.v2.freeze() }
+        if self.v1_freezer {
+            self.v1.freeze()
+        } else {
+            self.v2.freeze()
+        }
     }
     fn thaw(&self) -> Result<()> {
-        if self.v1_freezer { self.v1.thaw() } else { self.v2.thaw() }
+        if self.v1_freezer {
+            self.v1.thaw()
+        } else {
+            self.v2.thaw()
+        }
     }
     fn pids(&self) -> Result<Vec<i32>> {
         self.v2.pids()

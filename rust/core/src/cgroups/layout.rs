@@ -11,7 +11,9 @@ use super::Result;
 
 /// Controllers moorage manages. Others (blkio, net_cls, hugetlb, …) are left
 /// alone: the container stays in its parent's cgroup for those.
-pub const MANAGED: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices"];
+pub const MANAGED: &[&str] = &[
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices",
+];
 
 /// v2 names of the managed controllers (cpuacct is part of cpu, freezer and
 /// devices are core features / eBPF on v2).
@@ -44,7 +46,9 @@ impl Layout {
         let mut layout = Layout::default();
         for line in text.lines() {
             // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-            let Some((pre, post)) = line.split_once(" - ") else { continue };
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
             let pre: Vec<&str> = pre.split(' ').collect();
             let post: Vec<&str> = post.split(' ').collect();
             if pre.len() < 5 || post.len() < 3 {
@@ -58,7 +62,10 @@ impl Layout {
                 "cgroup" => {
                     for opt in post[2].split(',') {
                         if MANAGED.contains(&opt) {
-                            layout.v1.entry(opt.to_string()).or_insert_with(|| mountpoint.clone());
+                            layout
+                                .v1
+                                .entry(opt.to_string())
+                                .or_insert_with(|| mountpoint.clone());
                         }
                     }
                 }
@@ -81,7 +88,9 @@ impl Layout {
             let rd = fs::read_dir(root).map_err(|e| io_err("read dir", root, e))?;
             for ent in rd {
                 let ent = ent.map_err(|e| io_err("read dir", root, e))?;
-                let ft = ent.file_type().map_err(|e| io_err("stat", &ent.path(), e))?;
+                let ft = ent
+                    .file_type()
+                    .map_err(|e| io_err("stat", &ent.path(), e))?;
                 if !ft.is_dir() {
                     continue; // symlinks such as cpu -> cpu,cpuacct
                 }
@@ -93,7 +102,10 @@ impl Layout {
                 let name = ent.file_name().to_string_lossy().into_owned();
                 for c in name.split(',') {
                     if MANAGED.contains(&c) {
-                        layout.v1.entry(c.to_string()).or_insert_with(|| path.clone());
+                        layout
+                            .v1
+                            .entry(c.to_string())
+                            .or_insert_with(|| path.clone());
                     }
                 }
             }
@@ -129,7 +141,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -159,11 +174,20 @@ mod tests {
     fn mountinfo_hybrid_per_controller() {
         let l = Layout::from_mountinfo(HYBRID);
         assert_eq!(l.v1.get("cpu").unwrap(), Path::new("/sys/fs/cgroup/cpu"));
-        assert_eq!(l.v1.get("cpuacct").unwrap(), Path::new("/sys/fs/cgroup/cpuacct"));
-        assert_eq!(l.v1.get("memory").unwrap(), Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(
+            l.v1.get("cpuacct").unwrap(),
+            Path::new("/sys/fs/cgroup/cpuacct")
+        );
+        assert_eq!(
+            l.v1.get("memory").unwrap(),
+            Path::new("/sys/fs/cgroup/memory")
+        );
         assert!(!l.v1.contains_key("blkio"));
         assert!(!l.v1.contains_key("name=systemd"));
-        assert_eq!(l.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            l.unified.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/unified"))
+        );
     }
 
     #[test]
@@ -178,7 +202,11 @@ mod tests {
     #[test]
     fn detect_at_v2_and_v1_trees() {
         let d = tempfile::tempdir().unwrap();
-        fs::write(d.path().join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
+        fs::write(
+            d.path().join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
         let l = Layout::detect_at(d.path()).unwrap();
         assert!(l.v1.is_empty());
         assert_eq!(l.v2_controllers(), vec!["cpu", "cpuset", "memory", "pids"]);
@@ -187,7 +215,11 @@ mod tests {
         fs::create_dir(d.path().join("memory")).unwrap();
         fs::create_dir(d.path().join("cpu,cpuacct")).unwrap();
         fs::create_dir(d.path().join("unified")).unwrap();
-        fs::write(d.path().join("unified/cgroup.controllers"), "hugetlb memory\n").unwrap();
+        fs::write(
+            d.path().join("unified/cgroup.controllers"),
+            "hugetlb memory\n",
+        )
+        .unwrap();
         let l = Layout::detect_at(d.path()).unwrap();
         assert_eq!(l.v1.get("cpuacct").unwrap(), &d.path().join("cpu,cpuacct"));
         // memory is served by v1 even though cgroup2 also offers it.

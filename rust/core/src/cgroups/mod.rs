@@ -113,8 +113,14 @@ pub fn create_manager_at(root: &Path, cgroups_path: &str) -> Result<Box<dyn Mana
 pub fn manager_for_layout(layout: &Layout, cgroups_path: &str) -> Result<Box<dyn Manager>> {
     let v2_only = layout.v2_controllers();
     match (&layout.unified, layout.v1.is_empty()) {
-        (None, true) => Err(CgroupError::Unsupported("no cgroup hierarchy is mounted".into())),
-        (Some(root), true) => Ok(Box::new(v2::Manager::with_controllers(root, cgroups_path, v2_only)?)),
+        (None, true) => Err(CgroupError::Unsupported(
+            "no cgroup hierarchy is mounted".into(),
+        )),
+        (Some(root), true) => Ok(Box::new(v2::Manager::with_controllers(
+            root,
+            cgroups_path,
+            v2_only,
+        )?)),
         (Some(root), false) if !v2_only.is_empty() => Ok(Box::new(Hybrid::new(
             v1::Manager::new(&layout.v1, cgroups_path)?,
             v2::Manager::with_controllers(root, cgroups_path, v2_only)?,

@@ -10,7 +10,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +48,16 @@ pub struct Channel {
 }
 
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|source| ChannelError::Sys { step: "socketpair", source })?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| ChannelError::Sys {
+        step: "socketpair",
+        source,
+    })?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -90,8 +99,17 @@ impl Channel {
             }
             None => &[],
         };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-            .map_err(|source| ChannelError::Sys { step: "sendmsg", source })?;
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|source| ChannelError::Sys {
+            step: "sendmsg",
+            source,
+        })?;
         Ok(())
     }
 
@@ -101,10 +119,18 @@ impl Channel {
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(m) => {
                     let mut fd = None;
-                    for c in m.cmsgs().map_err(|source| ChannelError::Sys { step: "recvmsg cmsgs", source })? {
+                    for c in m.cmsgs().map_err(|source| ChannelError::Sys {
+                        step: "recvmsg cmsgs",
+                        source,
+                    })? {
                         if let ControlMessageOwned::ScmRights(fds) = c {
                             // SAFETY: the kernel just installed these descriptors for us.
                             fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
@@ -113,7 +139,12 @@ impl Channel {
                     break (m.bytes, fd);
                 }
                 Err(nix::Error::EINTR) => continue,
-                Err(source) => return Err(ChannelError::Sys { step: "recvmsg", source }),
+                Err(source) => {
+                    return Err(ChannelError::Sys {
+                        step: "recvmsg",
+                        source,
+                    })
+                }
             }
         };
         if n == 0 {
@@ -122,10 +153,15 @@ impl Channel {
         match buf[0] {
             b'G' => Ok(Msg::Go),
             b'R' => Ok(Msg::Ready),
-            b'C' => fd.map(Msg::Console).ok_or_else(|| ChannelError::Unexpected("console without fd".into())),
+            b'C' => fd
+                .map(Msg::Console)
+                .ok_or_else(|| ChannelError::Unexpected("console without fd".into())),
             b'E' if n >= 5 => {
                 let code = i32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]);
-                Ok(Msg::Error { code, message: String::from_utf8_lossy(&buf[5..n]).into_owned() })
+                Ok(Msg::Error {
+                    code,
+                    message: String::from_utf8_lossy(&buf[5..n]).into_owned(),
+                })
             }
             t => Err(ChannelError::Unexpected(format!("tag {t}"))),
         }
@@ -141,7 +177,11 @@ mod tests {
         let (a, b) = pair().unwrap();
         a.send(&Msg::Go).unwrap();
         assert!(matches!(b.recv().unwrap(), Msg::Go));
-        b.send(&Msg::Error { code: 127, message: "exec: \"x\": not found".into() }).unwrap();
+        b.send(&Msg::Error {
+            code: 127,
+            message: "exec: \"x\": not found".into(),
+        })
+        .unwrap();
         match a.recv().unwrap() {
             Msg::Error { code, message } => {
                 assert_eq!(code, 127);

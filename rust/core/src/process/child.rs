@@ -46,7 +46,11 @@ impl ChildError {
 type Result<T> = std::result::Result<T, ChildError>;
 
 fn sys<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> ChildError + 'a {
-    move |source| ChildError::Sys { step, path: path.to_owned(), source }
+    move |source| ChildError::Sys {
+        step,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// What the child needs; all of it prepared by the parent before clone.
@@ -70,22 +74,30 @@ pub fn run(ctx: &ChildContext, chan: &Channel) -> ! {
     let program = match setup {
         Ok(Ok(p)) => p,
         Err(_) => {
-            let _ = chan.send(&Msg::Error { code: 1, message: "container init: panic during setup".into() });
+            let _ = chan.send(&Msg::Error {
+                code: 1,
+                message: "container init: panic during setup".into(),
+            });
             // SAFETY: _exit is always safe.
             unsafe { libc::_exit(1) }
         }
         Ok(Err(e)) => {
-            let _ = chan.send(&Msg::Error { code: e.exit_code(), message: e.to_string() });
+            let _ = chan.send(&Msg::Error {
+                code: e.exit_code(),
+                message: e.to_string(),
+            });
             // SAFETY: _exit is always safe; no destructors/atexit in the child.
             unsafe { libc::_exit(e.exit_code()) }
         }
     };
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match wait_for_start(ctx.fifo_fd) {
-        Err(e) => e,
-        Ok(()) => match ctx.process.finalize() {
-            Err(e) => ChildError::from(e),
-            Ok(()) => ChildError::from(ctx.process.exec(&program)),
-        },
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        match wait_for_start(ctx.fifo_fd) {
+            Err(e) => e,
+            Ok(()) => match ctx.process.finalize() {
+                Err(e) => ChildError::from(e),
+                Ok(()) => ChildError::from(ctx.process.exec(&program)),
+            },
+        }
     }));
     let Ok(err) = run else {
         // SAFETY: _exit is always safe.
@@ -112,10 +124,16 @@ fn setup(ctx: &ChildContext, chan: &Channel) -> Result<CString> {
     }
     if ctx.namespaces.new_uts {
         if let Some(h) = ctx.hostname {
-            ctx.syscall.sethostname(h).map_err(|e| RootfsError::Sys { step: "hostname", source: e })?;
+            ctx.syscall.sethostname(h).map_err(|e| RootfsError::Sys {
+                step: "hostname",
+                source: e,
+            })?;
         }
         if let Some(d) = ctx.domainname {
-            ctx.syscall.setdomainname(d).map_err(|e| RootfsError::Sys { step: "domainname", source: e })?;
+            ctx.syscall.setdomainname(d).map_err(|e| RootfsError::Sys {
+                step: "domainname",
+                source: e,
+            })?;
         }
     }
     if ctx.namespaces.join_mount.is_none() {
@@ -165,14 +183,19 @@ pub fn open_console(s: &dyn Syscall, bind_console: bool) -> Result<OwnedFd> {
     nix::pty::unlockpt(&master).map_err(sys("unlockpt", ptmx))?;
     let name = nix::pty::ptsname_r(&master).map_err(sys("ptsname", ptmx))?;
     let pts = PathBuf::from(name);
-    let slave = nix::fcntl::open(&pts, OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty()).map_err(sys("open", &pts))?;
+    let slave = nix::fcntl::open(&pts, OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty())
+        .map_err(sys("open", &pts))?;
     if bind_console {
         apply::bind_console(s, &pts)?;
     }
     nix::unistd::setsid().map_err(sys("setsid", &pts))?;
     // SAFETY: TIOCSCTTY takes an int argument; slave is a valid tty fd.
     if unsafe { libc::ioctl(slave, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(ChildError::Sys { step: "TIOCSCTTY", path: pts, source: nix::Error::last() });
+        return Err(ChildError::Sys {
+            step: "TIOCSCTTY",
+            path: pts,
+            source: nix::Error::last(),
+        });
     }
     for target in 0..3 {
         nix::unistd::dup2(slave, target).map_err(sys("dup2 pty", &pts))?;
@@ -191,7 +214,13 @@ pub fn send_console(socket: &Path, master: &OwnedFd) -> std::io::Result<()> {
     let stream = std::os::unix::net::UnixStream::connect(socket)?;
     let fds = [master.as_raw_fd()];
     let iov = [std::io::IoSlice::new(b"/dev/ptmx")];
-    sendmsg::<()>(stream.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .map_err(std::io::Error::from)?;
+    sendmsg::<()>(
+        stream.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(std::io::Error::from)?;
     Ok(())
 }

@@ -141,9 +141,15 @@ impl ProcessSetup {
         if args.is_empty() {
             return Err(ProcessError::NoArgs);
         }
-        let args = args.iter().map(|a| cstring(a, "process.args")).collect::<Result<Vec<_>>>()?;
+        let args = args
+            .iter()
+            .map(|a| cstring(a, "process.args"))
+            .collect::<Result<Vec<_>>>()?;
         let env_list = p.env().as_deref().unwrap_or(&[]);
-        let env = env_list.iter().map(|e| cstring(e, "process.env")).collect::<Result<Vec<_>>>()?;
+        let env = env_list
+            .iter()
+            .map(|e| cstring(e, "process.env"))
+            .collect::<Result<Vec<_>>>()?;
         let path = env_list
             .iter()
             .rev()
@@ -161,12 +167,25 @@ impl ProcessSetup {
             args,
             env,
             path,
-            cwd: if p.cwd().as_os_str().is_empty() { PathBuf::from("/") } else { p.cwd().clone() },
+            cwd: if p.cwd().as_os_str().is_empty() {
+                PathBuf::from("/")
+            } else {
+                p.cwd().clone()
+            },
             uid: Uid::from_raw(user.uid()),
             gid: Gid::from_raw(user.gid()),
-            additional_gids: user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect(),
+            additional_gids: user
+                .additional_gids()
+                .iter()
+                .flatten()
+                .map(|g| Gid::from_raw(*g))
+                .collect(),
             umask: Mode::from_bits_truncate(user.umask().unwrap_or(0o022)),
-            caps: p.capabilities().as_ref().map(CapabilityPlan::from_oci).transpose()?,
+            caps: p
+                .capabilities()
+                .as_ref()
+                .map(CapabilityPlan::from_oci)
+                .transpose()?,
             no_new_privs: p.no_new_privileges().unwrap_or(false),
             seccomp: seccomp.map(crate::seccomp::compile).transpose()?,
             rlimits,
@@ -183,7 +202,10 @@ impl ProcessSetup {
         if name.as_os_str().as_bytes().contains(&b'/') {
             return match check_executable(name) {
                 Ok(()) => Ok(self.args[0].clone()),
-                Err((code, why)) => Err(ProcessError::Exec { code, message: format!("{shown:?}: {why}") }),
+                Err((code, why)) => Err(ProcessError::Exec {
+                    code,
+                    message: format!("{shown:?}: {why}"),
+                }),
             };
         }
         let mut denied = None;
@@ -192,17 +214,24 @@ impl ProcessSetup {
             let candidate = Path::new(dir).join(name);
             match check_executable(&candidate) {
                 Ok(()) => {
-                    return CString::new(candidate.as_os_str().as_bytes()).map_err(|_| ProcessError::Nul { what: "path" })
+                    return CString::new(candidate.as_os_str().as_bytes())
+                        .map_err(|_| ProcessError::Nul { what: "path" })
                 }
                 Err((126, why)) if denied.is_none() => denied = Some(why),
                 Err(_) => {}
             }
         }
         Err(match denied {
-            Some(why) => ProcessError::Exec { code: 126, message: format!("{shown:?}: {why}") },
+            Some(why) => ProcessError::Exec {
+                code: 126,
+                message: format!("{shown:?}: {why}"),
+            },
             None => ProcessError::Exec {
                 code: 127,
-                message: format!("{:?}: executable file not found in $PATH", name.display().to_string()),
+                message: format!(
+                    "{:?}: executable file not found in $PATH",
+                    name.display().to_string()
+                ),
             },
         })
     }
@@ -247,7 +276,10 @@ impl ProcessSetup {
         match nix::unistd::execve(program, &self.args, &self.env) {
             Err(e) => {
                 let code = if e == nix::Error::ENOENT { 127 } else { 126 };
-                ProcessError::Exec { code, message: format!("{program:?}: {}", e.desc().to_lowercase()) }
+                ProcessError::Exec {
+                    code,
+                    message: format!("{program:?}: {}", e.desc().to_lowercase()),
+                }
             }
             Ok(never) => match never {},
         }
@@ -256,7 +288,9 @@ impl ProcessSetup {
 
 fn check_executable(path: &Path) -> std::result::Result<(), (i32, &'static str)> {
     match std::fs::metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err((126, "permission denied")),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err((126, "permission denied"))
+        }
         Err(_) => Err((127, "no such file or directory")),
         Ok(m) if m.is_dir() => Err((126, "is a directory")),
         Ok(m) if m.permissions().mode() & 0o111 == 0 => Err((126, "permission denied")),
@@ -287,11 +321,23 @@ mod tests {
         std::fs::write(&plain, "x").unwrap();
         let d = dir.path().display().to_string();
 
-        assert_eq!(setup(&["tool"], &d).resolve().unwrap().to_str().unwrap(), exe.to_str().unwrap());
+        assert_eq!(
+            setup(&["tool"], &d).resolve().unwrap().to_str().unwrap(),
+            exe.to_str().unwrap()
+        );
         let e = setup(&["nope"], &d).resolve().unwrap_err();
         assert_eq!(e.exit_code(), 127);
-        assert_eq!(e.to_string(), "exec: \"nope\": executable file not found in $PATH");
-        assert_eq!(setup(&[plain.to_str().unwrap()], &d).resolve().unwrap_err().exit_code(), 126);
+        assert_eq!(
+            e.to_string(),
+            "exec: \"nope\": executable file not found in $PATH"
+        );
+        assert_eq!(
+            setup(&[plain.to_str().unwrap()], &d)
+                .resolve()
+                .unwrap_err()
+                .exit_code(),
+            126
+        );
         let e = setup(&[&d], &d).resolve().unwrap_err();
         assert_eq!(e.exit_code(), 126);
         assert!(e.to_string().ends_with("is a directory"), "{e}");

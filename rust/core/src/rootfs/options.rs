@@ -21,7 +21,11 @@ impl MountOptions {
 }
 
 pub fn parse(options: &[String]) -> MountOptions {
-    let mut out = MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), data: String::new() };
+    let mut out = MountOptions {
+        flags: MsFlags::empty(),
+        propagation: Vec::new(),
+        data: String::new(),
+    };
     let mut data: Vec<&str> = Vec::new();
     for opt in options {
         let (set, clear) = match opt.as_str() {
@@ -51,11 +55,14 @@ pub fn parse(options: &[String]) -> MountOptions {
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
             | "runbindable" => {
-                out.propagation.push(propagation(opt).unwrap_or(MsFlags::MS_PRIVATE));
+                out.propagation
+                    .push(propagation(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
             // Runtime hints from Docker/Podman that are not mount flags.
-            "tmpcopyup" | "notmpcopyup" | "z" | "Z" | "copy" | "nocopy" | "idmap" | "ridmap" => continue,
+            "tmpcopyup" | "notmpcopyup" | "z" | "Z" | "copy" | "nocopy" | "idmap" | "ridmap" => {
+                continue
+            }
             other => {
                 data.push(other);
                 continue;
@@ -100,7 +107,9 @@ mod tests {
 
         let o = p(&["rbind", "ro", "rslave", "nosuid"]);
         assert!(o.is_bind());
-        assert!(o.flags.contains(MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, "");
     }

@@ -55,7 +55,9 @@ pub fn syscall_number(name: &str) -> Option<i64> {
     #[cfg(target_arch = "x86_64")]
     {
         let t = table_x86_64::SYSCALLS;
-        t.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| t[i].1)
+        t.binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|i| t[i].1)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -65,21 +67,30 @@ pub fn syscall_number(name: &str) -> Option<i64> {
 }
 
 fn native_arch() -> Result<TargetArch> {
-    TargetArch::try_from(std::env::consts::ARCH).map_err(|_| SeccompError::Arch(std::env::consts::ARCH))
+    TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|_| SeccompError::Arch(std::env::consts::ARCH))
 }
 
 /// Map an OCI action (+ its errnoRet) to seccompiler's action.
 pub fn map_action(action: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<SeccompAction> {
     Ok(match action {
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
-        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno_ret.unwrap_or(libc::EPERM as u32)),
+        LinuxSeccompAction::ScmpActErrno => {
+            SeccompAction::Errno(errno_ret.unwrap_or(libc::EPERM as u32))
+        }
         // libseccomp's SCMP_ACT_KILL is "kill the thread".
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => SeccompAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            SeccompAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
-        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno_ret.unwrap_or(libc::EPERM as u32)),
-        LinuxSeccompAction::ScmpActNotify => return Err(SeccompError::UnsupportedAction("SCMP_ACT_NOTIFY")),
+        LinuxSeccompAction::ScmpActTrace => {
+            SeccompAction::Trace(errno_ret.unwrap_or(libc::EPERM as u32))
+        }
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(SeccompError::UnsupportedAction("SCMP_ACT_NOTIFY"))
+        }
     })
 }
 
@@ -92,14 +103,19 @@ fn condition(syscall: &str, arg: &LinuxSeccompArg) -> Result<SeccompCondition> {
         LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
         LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
         // OCI (like libseccomp): `value` is the mask, `valueTwo` the datum.
-        LinuxSeccompOperator::ScmpCmpMaskedEq => {
-            (SeccompCmpOp::MaskedEq(arg.value()), arg.value_two().unwrap_or(0))
-        }
+        LinuxSeccompOperator::ScmpCmpMaskedEq => (
+            SeccompCmpOp::MaskedEq(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
     };
     let index = u8::try_from(arg.index()).unwrap_or(u8::MAX);
     // libseccomp compares the full 64-bit register.
-    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
-        .map_err(|source| SeccompError::Rule { syscall: syscall.to_owned(), source })
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value).map_err(|source| {
+        SeccompError::Rule {
+            syscall: syscall.to_owned(),
+            source,
+        }
+    })
 }
 
 /// Rules of one OCI syscall entry: several conditions on *different*
@@ -108,12 +124,20 @@ fn condition(syscall: &str, arg: &LinuxSeccompArg) -> Result<SeccompCondition> {
 fn rules_for(syscall: &str, args: &[LinuxSeccompArg]) -> Result<Vec<SeccompRule>> {
     let same_index = args.len() > 1 && args.iter().all(|a| a.index() == args[0].index());
     let mk = |conds: Vec<SeccompCondition>| {
-        SeccompRule::new(conds).map_err(|source| SeccompError::Rule { syscall: syscall.to_owned(), source })
+        SeccompRule::new(conds).map_err(|source| SeccompError::Rule {
+            syscall: syscall.to_owned(),
+            source,
+        })
     };
     if same_index {
-        args.iter().map(|a| mk(vec![condition(syscall, a)?])).collect()
+        args.iter()
+            .map(|a| mk(vec![condition(syscall, a)?]))
+            .collect()
     } else {
-        Ok(vec![mk(args.iter().map(|a| condition(syscall, a)).collect::<Result<_>>()?)?])
+        Ok(vec![mk(args
+            .iter()
+            .map(|a| condition(syscall, a))
+            .collect::<Result<_>>()?)?])
     }
 }
 
@@ -142,7 +166,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<BpfProgram> {
         let group = &mut groups[idx].1;
         let args = entry.args().as_deref().unwrap_or(&[]);
         for name in entry.names() {
-            let Some(nr) = syscall_number(name) else { continue };
+            let Some(nr) = syscall_number(name) else {
+                continue;
+            };
             if args.is_empty() {
                 group.insert(nr, None);
             } else {
@@ -157,8 +183,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<BpfProgram> {
 
     // Prologue: arch check + load of the syscall number, taken from an empty
     // filter (its last instruction is the mismatch return, dropped here).
-    let empty = SeccompFilter::new(BTreeMap::new(), SeccompAction::Allow, SeccompAction::KillProcess, arch)
-        .map_err(SeccompError::Compile)?;
+    let empty = SeccompFilter::new(
+        BTreeMap::new(),
+        SeccompAction::Allow,
+        SeccompAction::KillProcess,
+        arch,
+    )
+    .map_err(SeccompError::Compile)?;
     let empty: BpfProgram = empty.try_into().map_err(SeccompError::Compile)?;
     let prologue_len = empty.len() - 1;
     let mut program: Vec<sock_filter> = empty[..prologue_len].to_vec();
@@ -166,23 +197,41 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<BpfProgram> {
     for (action, group) in groups {
         // Any action different from the match action works as the mismatch
         // marker: a segment only ever returns these two values.
-        let marker = if action == SeccompAction::Allow { SeccompAction::KillProcess } else { SeccompAction::Allow };
+        let marker = if action == SeccompAction::Allow {
+            SeccompAction::KillProcess
+        } else {
+            SeccompAction::Allow
+        };
         let marker_k = u32::from(marker.clone());
-        let rules = group.into_iter().map(|(nr, r)| (nr, r.unwrap_or_default())).collect();
-        let filter = SeccompFilter::new(rules, marker, action, arch).map_err(SeccompError::Compile)?;
+        let rules = group
+            .into_iter()
+            .map(|(nr, r)| (nr, r.unwrap_or_default()))
+            .collect();
+        let filter =
+            SeccompFilter::new(rules, marker, action, arch).map_err(SeccompError::Compile)?;
         let bpf: BpfProgram = filter.try_into().map_err(SeccompError::Compile)?;
         let body = &bpf[prologue_len..];
         let end = body.len();
         for (i, insn) in body.iter().enumerate() {
             if insn.code == BPF_RET_K && insn.k == marker_k {
                 // Fall through to the next segment: jump past this segment's end.
-                program.push(sock_filter { code: BPF_JA, jt: 0, jf: 0, k: (end - i - 1) as u32 });
+                program.push(sock_filter {
+                    code: BPF_JA,
+                    jt: 0,
+                    jf: 0,
+                    k: (end - i - 1) as u32,
+                });
             } else {
                 program.push(insn.clone());
             }
         }
     }
-    program.push(sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: u32::from(default) });
+    program.push(sock_filter {
+        code: BPF_RET_K,
+        jt: 0,
+        jf: 0,
+        k: u32::from(default),
+    });
     if program.len() > BPF_MAXINSNS {
         return Err(SeccompError::TooLarge(program.len()));
     }
@@ -296,7 +345,10 @@ mod tests {
     #[test]
     fn notify_is_a_clear_error() {
         let p = profile(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#);
-        assert!(matches!(compile(&p), Err(SeccompError::UnsupportedAction(_))));
+        assert!(matches!(
+            compile(&p),
+            Err(SeccompError::UnsupportedAction(_))
+        ));
     }
 
     #[test]

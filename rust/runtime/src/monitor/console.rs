@@ -21,8 +21,13 @@ impl ConsoleSocket {
         let _ = std::fs::remove_file(path);
         // std sets SOCK_CLOEXEC, so runtimes spawned later do not inherit it.
         let listener = UnixListener::bind(path).map_err(io("bind console socket", path))?;
-        listener.set_nonblocking(true).map_err(io("console socket nonblocking", path))?;
-        Ok(ConsoleSocket { listener, path: path.to_path_buf() })
+        listener
+            .set_nonblocking(true)
+            .map_err(io("console socket nonblocking", path))?;
+        Ok(ConsoleSocket {
+            listener,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn raw_fd(&self) -> i32 {
@@ -37,12 +42,19 @@ impl ConsoleSocket {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(io("accept console socket", &self.path)(e)),
         };
-        stream.set_nonblocking(false).map_err(io("console stream blocking", &self.path))?;
+        stream
+            .set_nonblocking(false)
+            .map_err(io("console stream blocking", &self.path))?;
         let mut name = [0u8; 256];
         let mut iov = [IoSliceMut::new(&mut name)];
         let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let msg = recvmsg::<UnixAddr>(stream.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
-            .map_err(sys("recvmsg console fd"))?;
+        let msg = recvmsg::<UnixAddr>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(sys("recvmsg console fd"))?;
         let cmsgs = msg.cmsgs().map_err(sys("console fd control message"))?;
         for c in cmsgs {
             if let ControlMessageOwned::ScmRights(fds) = c {
@@ -52,7 +64,9 @@ impl ConsoleSocket {
                 }
             }
         }
-        Err(MonitorError::Args("console socket: the runtime sent no file descriptor".into()))
+        Err(MonitorError::Args(
+            "console socket: the runtime sent no file descriptor".into(),
+        ))
     }
 }
 

@@ -35,7 +35,10 @@ pub enum MonitorError {
 
 pub type Result<T> = std::result::Result<T, MonitorError>;
 
-pub(crate) fn io(step: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> MonitorError {
+pub(crate) fn io(
+    step: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> MonitorError {
     let path = path.into();
     move |source| MonitorError::Io { step, path, source }
 }

@@ -54,7 +54,10 @@ impl JsonLog {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
             .map_err(io("open log", path))?;
-        Ok(JsonLog { file, scratch: Vec::with_capacity(256) })
+        Ok(JsonLog {
+            file,
+            scratch: Vec::with_capacity(256),
+        })
     }
 
     /// Write one entry. Log write errors (disk full) are returned but the
@@ -63,8 +66,15 @@ impl JsonLog {
         let text = String::from_utf8_lossy(bytes);
         let time = timefmt::now();
         self.scratch.clear();
-        serde_json::to_writer(&mut self.scratch, &Entry { log: &text, stream: stream.name(), time: &time })
-            .map_err(std::io::Error::other)?;
+        serde_json::to_writer(
+            &mut self.scratch,
+            &Entry {
+                log: &text,
+                stream: stream.name(),
+                time: &time,
+            },
+        )
+        .map_err(std::io::Error::other)?;
         self.scratch.push(b'\n');
         self.file.write_all(&self.scratch)?;
         if self.scratch.capacity() > 4 * BUF_SIZE {
@@ -83,7 +93,10 @@ pub struct LineBuf {
 
 impl LineBuf {
     pub fn new() -> LineBuf {
-        LineBuf { buf: vec![0u8; BUF_SIZE].into_boxed_slice(), len: 0 }
+        LineBuf {
+            buf: vec![0u8; BUF_SIZE].into_boxed_slice(),
+            len: 0,
+        }
     }
 
     /// Free space to `read(2)` into; never empty (a full buffer is flushed
@@ -150,7 +163,15 @@ mod tests {
         feed(&mut lb, b"lo\nwor", &mut out);
         feed(&mut lb, b"ld\n\nx", &mut out);
         lb.finish(|l| out.push(l.to_vec()));
-        assert_eq!(out, vec![b"hello\n".to_vec(), b"world\n".to_vec(), b"\n".to_vec(), b"x".to_vec()]);
+        assert_eq!(
+            out,
+            vec![
+                b"hello\n".to_vec(),
+                b"world\n".to_vec(),
+                b"\n".to_vec(),
+                b"x".to_vec()
+            ]
+        );
     }
 
     #[test]
@@ -174,7 +195,10 @@ mod tests {
         log.write(Stream::Stdout, b"hi \"there\"\n").unwrap();
         log.write(Stream::Stderr, b"\xffbad\n").unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0]["log"], "hi \"there\"\n");
         assert_eq!(lines[0]["stream"], "stdout");
         assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));

@@ -43,9 +43,18 @@ impl Runtime {
 
     /// Spawn `create`; returns its pid (reaped by `wait_pid`, never by the
     /// monitor's waitpid(-1) loop, which only runs while no helper is alive).
-    pub fn spawn_create(&self, bundle: &Path, pid_file: &Path, console: Option<&Path>, stdio: CreateStdio) -> Result<Pid> {
+    pub fn spawn_create(
+        &self,
+        bundle: &Path,
+        pid_file: &Path,
+        console: Option<&Path>,
+        stdio: CreateStdio,
+    ) -> Result<Pid> {
         let mut c = self.command("create");
-        c.arg("--bundle").arg(bundle).arg("--pid-file").arg(pid_file);
+        c.arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(pid_file);
         if let Some(sock) = console {
             c.arg("--console-socket").arg(sock);
         }
@@ -53,15 +62,25 @@ impl Runtime {
             .stdin(Stdio::from(stdio.stdin))
             .stdout(Stdio::from(stdio.stdout))
             .stderr(Stdio::from(stdio.stderr));
-        let child = c.spawn().map_err(|source| MonitorError::Spawn { path: self.path.clone(), source })?;
+        let child = c.spawn().map_err(|source| MonitorError::Spawn {
+            path: self.path.clone(),
+            source,
+        })?;
         Ok(Pid::from_raw(child.id() as i32))
     }
 
     /// Run a verb with /dev/null stdio and wait; returns the exit code.
     pub fn run(&self, verb: &str, extra: &[&str]) -> Result<i32> {
         let mut c = self.command(verb);
-        c.args(extra).arg(&self.id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        let child = c.spawn().map_err(|source| MonitorError::Spawn { path: self.path.clone(), source })?;
+        c.args(extra)
+            .arg(&self.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = c.spawn().map_err(|source| MonitorError::Spawn {
+            path: self.path.clone(),
+            source,
+        })?;
         wait_pid(Pid::from_raw(child.id() as i32))
     }
 
@@ -95,10 +114,18 @@ pub fn error_message(log: &Path, from: u64, stderr: &[u8]) -> String {
     let last = text.lines().rev().map(str::trim).find(|l| !l.is_empty());
     let msg = match last {
         Some(line) => match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(v) => v.get("msg").and_then(|m| m.as_str()).map_or_else(|| line.to_string(), str::to_string),
+            Ok(v) => v
+                .get("msg")
+                .and_then(|m| m.as_str())
+                .map_or_else(|| line.to_string(), str::to_string),
             Err(_) => line.to_string(),
         },
-        None => String::from_utf8_lossy(stderr).trim().lines().last().unwrap_or("").to_string(),
+        None => String::from_utf8_lossy(stderr)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string(),
     };
     if msg.is_empty() {
         "OCI runtime create failed".to_string()
@@ -133,7 +160,6 @@ pub fn read_pid_file(path: &Path) -> Result<i32> {
         .ok_or_else(|| MonitorError::Args(format!("bad pid {:?} in {}", s.trim(), path.display())))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +168,10 @@ mod tests {
     fn exit_codes() {
         assert_eq!(exit_code_for(127, "whatever"), 127);
         assert_eq!(exit_code_for(126, ""), 126);
-        assert_eq!(exit_code_for(1, "exec: \"nope\": executable file not found in $PATH"), 127);
+        assert_eq!(
+            exit_code_for(1, "exec: \"nope\": executable file not found in $PATH"),
+            127
+        );
         assert_eq!(exit_code_for(1, "exec /x: no such file or directory"), 127);
         assert_eq!(exit_code_for(1, "exec /etc: Permission denied"), 126);
         assert_eq!(exit_code_for(1, "cgroup busy"), 125);
@@ -154,15 +183,25 @@ mod tests {
         let log = d.path().join("runtime.log");
         std::fs::write(&log, "{\"level\":\"error\",\"msg\":\"old\"}\n").unwrap();
         let from = std::fs::metadata(&log).unwrap().len();
-        assert_eq!(error_message(&log, from, b"boom\nlast words\n"), "last words");
+        assert_eq!(
+            error_message(&log, from, b"boom\nlast words\n"),
+            "last words"
+        );
         std::fs::write(
             &log,
             "{\"level\":\"error\",\"msg\":\"old\"}\n{\"level\":\"error\",\"msg\":\"runc create failed: x\",\"time\":\"t\"}\n",
         )
         .unwrap();
         assert_eq!(error_message(&log, from, b""), "runc create failed: x");
-        std::fs::write(&log, "{\"level\":\"error\",\"msg\":\"old\"}\nplain text error\n").unwrap();
+        std::fs::write(
+            &log,
+            "{\"level\":\"error\",\"msg\":\"old\"}\nplain text error\n",
+        )
+        .unwrap();
         assert_eq!(error_message(&log, from, b""), "plain text error");
-        assert_eq!(error_message(&d.path().join("missing"), 0, b""), "OCI runtime create failed");
+        assert_eq!(
+            error_message(&d.path().join("missing"), 0, b""),
+            "OCI runtime create failed"
+        );
     }
 }

@@ -52,7 +52,11 @@ impl Loop<'_> {
                     left.as_millis().min(i32::MAX as u128) as i32 + 1
                 }
             };
-            let mut fds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 4];
+            let mut fds = [libc::pollfd {
+                fd: -1,
+                events: 0,
+                revents: 0,
+            }; 4];
             fds[0] = pollin(self.sigfd.as_raw_fd());
             for (i, p) in pumps.iter().enumerate() {
                 if let Some(p) = p {
@@ -179,5 +183,9 @@ impl Loop<'_> {
 }
 
 fn pollin(fd: i32) -> libc::pollfd {
-    libc::pollfd { fd, events: libc::POLLIN, revents: 0 }
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
 }

@@ -24,7 +24,9 @@ impl std::str::FromStr for Policy {
                     .parse::<u32>()
                     .map(Policy::OnFailure)
                     .map_err(|_| format!("invalid restart count in {s:?}")),
-                None => Err(format!("invalid restart policy {s:?} (no, always, unless-stopped, on-failure[:N])")),
+                None => Err(format!(
+                    "invalid restart policy {s:?} (no, always, unless-stopped, on-failure[:N])"
+                )),
             },
         }
     }
@@ -81,9 +83,18 @@ mod tests {
     fn parse() {
         assert_eq!("no".parse::<Policy>().unwrap(), Policy::No);
         assert_eq!("always".parse::<Policy>().unwrap(), Policy::Always);
-        assert_eq!("unless-stopped".parse::<Policy>().unwrap(), Policy::UnlessStopped);
-        assert_eq!("on-failure".parse::<Policy>().unwrap(), Policy::OnFailure(0));
-        assert_eq!("on-failure:3".parse::<Policy>().unwrap(), Policy::OnFailure(3));
+        assert_eq!(
+            "unless-stopped".parse::<Policy>().unwrap(),
+            Policy::UnlessStopped
+        );
+        assert_eq!(
+            "on-failure".parse::<Policy>().unwrap(),
+            Policy::OnFailure(0)
+        );
+        assert_eq!(
+            "on-failure:3".parse::<Policy>().unwrap(),
+            Policy::OnFailure(3)
+        );
         assert!("on-failure:x".parse::<Policy>().is_err());
         assert!("sometimes".parse::<Policy>().is_err());
     }
@@ -106,7 +117,10 @@ mod tests {
         let mut b = Backoff::default();
         let short = Duration::from_millis(10);
         let got: Vec<u128> = (0..9).map(|_| b.delay(short).as_millis()).collect();
-        assert_eq!(got, vec![100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+        assert_eq!(
+            got,
+            vec![100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]
+        );
         assert_eq!(b.delay(Duration::from_secs(10)).as_millis(), 100);
         assert_eq!(b.delay(short).as_millis(), 200);
     }

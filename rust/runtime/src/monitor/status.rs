@@ -32,7 +32,10 @@ pub struct Exited<'a> {
 pub fn write<T: Serialize>(dir: &Path, value: &T) -> Result<()> {
     let tmp = dir.join("status.json.tmp");
     let dst = dir.join("status.json");
-    let mut data = serde_json::to_vec(value).map_err(|source| MonitorError::Json { path: dst.clone(), source })?;
+    let mut data = serde_json::to_vec(value).map_err(|source| MonitorError::Json {
+        path: dst.clone(),
+        source,
+    })?;
     data.push(b'\n');
     std::fs::write(&tmp, &data).map_err(io("write", &tmp))?;
     std::fs::rename(&tmp, &dst).map_err(io("rename", &dst))

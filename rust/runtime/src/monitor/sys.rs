@@ -70,9 +70,11 @@ pub fn daemonize(state_dir: &Path, keep_fd: Option<i32>, detach_stdio: bool) -> 
                 null_stdio()?;
             }
             let pid_path = state_dir.join("monitor.pid");
-            std::fs::write(&pid_path, format!("{}\n", std::process::id())).map_err(io("write", &pid_path))?;
+            std::fs::write(&pid_path, format!("{}\n", std::process::id()))
+                .map_err(io("write", &pid_path))?;
             let mut w = File::from(ready_w);
-            w.write_all(b"1").map_err(io("signal readiness", state_dir))?;
+            w.write_all(b"1")
+                .map_err(io("signal readiness", state_dir))?;
             Ok(Role::Child)
         }
     }
@@ -80,7 +82,11 @@ pub fn daemonize(state_dir: &Path, keep_fd: Option<i32>, detach_stdio: bool) -> 
 
 /// Close every fd >= 3 not in `keep` (close_range(2) over the gaps).
 fn close_fds_except(keep: &[i32]) -> Result<()> {
-    let mut keep: Vec<u32> = keep.iter().filter(|f| **f >= 3).map(|f| *f as u32).collect();
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter(|f| **f >= 3)
+        .map(|f| *f as u32)
+        .collect();
     keep.sort_unstable();
     let mut start = 3u32;
     for k in keep {
@@ -138,8 +144,10 @@ pub fn signal_fd() -> Result<SignalFd> {
     for s in FORWARDED {
         set.add(*s);
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(sys("sigprocmask"))?;
-    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(sys("signalfd"))
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .map_err(sys("sigprocmask"))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(sys("signalfd"))
 }
 
 /// How a process ended: (exit code as Docker reports it, signal).
@@ -228,8 +236,12 @@ pub fn adopt_fd(fd: i32) -> OwnedFd {
 /// these read-only private file mappings only drops our page-table entries,
 /// and the loop re-faults (minor faults) just the code it runs.
 pub fn drop_startup_pages() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else { return };
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
     let exe = exe.to_string_lossy();
     let mut candidate: Option<(usize, usize)> = None;
     let drop_range = |r: Option<(usize, usize)>| {
@@ -249,7 +261,8 @@ pub fn drop_startup_pages() {
             let perms = f.next().unwrap_or("");
             let path = f.nth(3).unwrap_or("");
             if path == exe && perms.as_bytes().get(1) == Some(&b'-') {
-                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                {
                     candidate = Some((a, b));
                 }
             }

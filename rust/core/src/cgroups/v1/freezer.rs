@@ -29,7 +29,10 @@ pub(super) fn set_state(dir: &Path, want: &'static str) -> Result<()> {
             if want == "FROZEN" {
                 let _ = write_file(&file, "THAWED");
             }
-            return Err(CgroupError::Timeout { what: want, path: file });
+            return Err(CgroupError::Timeout {
+                what: want,
+                path: file,
+            });
         }
     }
 }

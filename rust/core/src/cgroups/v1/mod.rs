@@ -36,7 +36,13 @@ impl Manager {
         let mut controllers = BTreeMap::new();
         for (name, mount) in mounts {
             let dir = join(mount, cgroups_path)?;
-            controllers.insert(name.clone(), Controller { mount: mount.clone(), dir });
+            controllers.insert(
+                name.clone(),
+                Controller {
+                    mount: mount.clone(),
+                    dir,
+                },
+            );
         }
         Ok(Manager { controllers })
     }

@@ -9,7 +9,11 @@ use crate::cgroups::{Result, Stats};
 
 pub(crate) fn set(dir: &Path, pids: &LinuxPids) -> Result<()> {
     // OCI: 0 or negative means unlimited.
-    let v = if pids.limit() > 0 { pids.limit().to_string() } else { "max".to_string() };
+    let v = if pids.limit() > 0 {
+        pids.limit().to_string()
+    } else {
+        "max".to_string()
+    };
     write_file(&dir.join("pids.max"), &v)
 }
 

@@ -39,10 +39,18 @@ struct Guard {
 
 impl Guard {
     fn new(layout: &Layout) -> Guard {
-        let top = format!("moorage-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let top = format!(
+            "moorage-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let mut mounts: Vec<PathBuf> = layout.v1.values().cloned().collect();
         mounts.dedup();
-        Guard { child: None, top, mounts }
+        Guard {
+            child: None,
+            top,
+            mounts,
+        }
     }
 }
 
@@ -92,7 +100,11 @@ fn resources() -> LinuxResources {
         )
         .pids(LinuxPidsBuilder::default().limit(32).build().unwrap())
         .devices(vec![
-            LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap(),
+            LinuxDeviceCgroupBuilder::default()
+                .allow(false)
+                .access("rwm")
+                .build()
+                .unwrap(),
             LinuxDeviceCgroupBuilder::default()
                 .allow(true)
                 .typ(LinuxDeviceType::C)
@@ -122,17 +134,32 @@ fn real_v1_lifecycle() {
 
     m.set(&resources()).unwrap();
     m.apply(pid).unwrap();
-    assert_eq!(read(&mem.join("memory.limit_in_bytes")), (64u64 << 20).to_string());
-    assert_eq!(read(&mem.join("memory.memsw.limit_in_bytes")), (128u64 << 20).to_string());
-    assert_eq!(read(&mem.join("memory.soft_limit_in_bytes")), (32u64 << 20).to_string());
+    assert_eq!(
+        read(&mem.join("memory.limit_in_bytes")),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(&mem.join("memory.memsw.limit_in_bytes")),
+        (128u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(&mem.join("memory.soft_limit_in_bytes")),
+        (32u64 << 20).to_string()
+    );
     let cpu = layout.v1["cpu"].join(&g.top).join("c1");
     assert_eq!(read(&cpu.join("cpu.shares")), "512");
     assert_eq!(read(&cpu.join("cpu.cfs_quota_us")), "50000");
     let cpuset = layout.v1["cpuset"].join(&g.top).join("c1");
     assert_eq!(read(&cpuset.join("cpuset.cpus")), "0");
     assert!(!read(&layout.v1["cpuset"].join(&g.top).join("cpuset.mems")).is_empty());
-    assert_eq!(read(&layout.v1["pids"].join(&g.top).join("c1/pids.max")), "32");
-    assert_eq!(read(&layout.v1["devices"].join(&g.top).join("c1/devices.list")), "c 1:3 rwm");
+    assert_eq!(
+        read(&layout.v1["pids"].join(&g.top).join("c1/pids.max")),
+        "32"
+    );
+    assert_eq!(
+        read(&layout.v1["devices"].join(&g.top).join("c1/devices.list")),
+        "c 1:3 rwm"
+    );
 
     assert_eq!(m.pids().unwrap(), vec![pid]);
     for p in m.paths() {
@@ -146,9 +173,15 @@ fn real_v1_lifecycle() {
     assert!(s.cpu_usage_ns.is_some());
 
     m.freeze().unwrap();
-    assert_eq!(read(&layout.v1["freezer"].join(&g.top).join("c1/freezer.state")), "FROZEN");
+    assert_eq!(
+        read(&layout.v1["freezer"].join(&g.top).join("c1/freezer.state")),
+        "FROZEN"
+    );
     m.thaw().unwrap();
-    assert_eq!(read(&layout.v1["freezer"].join(&g.top).join("c1/freezer.state")), "THAWED");
+    assert_eq!(
+        read(&layout.v1["freezer"].join(&g.top).join("c1/freezer.state")),
+        "THAWED"
+    );
 
     // Busy while the task lives: destroy must fail, not pretend.
     assert!(m.destroy().is_err());
@@ -173,14 +206,24 @@ fn real_v1_oom_kill_is_counted() {
     let mut g = Guard::new(&layout);
     let m = create_manager(&format!("/{}", g.top)).unwrap();
     let res = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(16 << 20).swap(16 << 20).build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(16 << 20)
+                .swap(16 << 20)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     m.set(&res).unwrap();
     // The shell waits on stdin so it is inside the cgroup before dd
     // allocates its 64 MiB buffer.
     let mut child = Command::new("/bin/busybox")
-        .args(["sh", "-c", "read x; exec /bin/busybox dd if=/dev/zero of=/dev/null bs=64M count=1"])
+        .args([
+            "sh",
+            "-c",
+            "read x; exec /bin/busybox dd if=/dev/zero of=/dev/null bs=64M count=1",
+        ])
         .stdin(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -192,7 +235,11 @@ fn real_v1_oom_kill_is_counted() {
     stdin.unwrap().write_all(b"go\n").unwrap();
     let status = g.child.as_mut().unwrap().wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(9), "dd should be OOM-killed: {status:?}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "dd should be OOM-killed: {status:?}"
+    );
     assert!(m.stats().unwrap().oom_kills >= 1);
     g.child = None;
     m.destroy().unwrap();
@@ -211,7 +258,10 @@ fn empty_path_is_disabled_and_root_is_refused() {
 #[test]
 fn device_rule_lines() {
     use super::devices::rule_line;
-    let all = LinuxDeviceCgroupBuilder::default().allow(false).build().unwrap();
+    let all = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .build()
+        .unwrap();
     assert_eq!(rule_line(&all), "a *:* rwm");
     let any_minor = LinuxDeviceCgroupBuilder::default()
         .allow(true)

@@ -21,5 +21,8 @@ pub(super) fn set(dir: &Path, frozen: bool) -> Result<()> {
         // Do not leave a half-frozen cgroup behind a failed pause.
         let _ = write_file(&dir.join("cgroup.freeze"), "0");
     }
-    Err(CgroupError::Timeout { what: if frozen { "frozen" } else { "thawed" }, path: events })
+    Err(CgroupError::Timeout {
+        what: if frozen { "frozen" } else { "thawed" },
+        path: events,
+    })
 }

@@ -9,7 +9,11 @@ use crate::cgroups::common::{read_keyed, read_limit, write_file};
 use crate::cgroups::{CgroupError, Result, Stats};
 
 fn limit_value(v: i64) -> String {
-    if v < 0 { "max".into() } else { v.to_string() }
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
 }
 
 /// OCI `swap` is memory+swap (the v1 meaning); v2's memory.swap.max is swap

@@ -44,8 +44,16 @@ impl Manager {
         Manager::with_controllers(root, cgroups_path, controllers)
     }
 
-    pub fn with_controllers(root: &Path, cgroups_path: &str, controllers: Vec<String>) -> Result<Manager> {
-        Ok(Manager { root: root.to_path_buf(), dir: join(root, cgroups_path)?, controllers })
+    pub fn with_controllers(
+        root: &Path,
+        cgroups_path: &str,
+        controllers: Vec<String>,
+    ) -> Result<Manager> {
+        Ok(Manager {
+            root: root.to_path_buf(),
+            dir: join(root, cgroups_path)?,
+            controllers,
+        })
     }
 
     pub fn controllers(&self) -> &[String] {
@@ -60,7 +68,9 @@ impl Manager {
         if self.has(c) {
             Ok(())
         } else {
-            Err(CgroupError::Unsupported(format!("{what}: the {c} controller is not available on cgroup v2")))
+            Err(CgroupError::Unsupported(format!(
+                "{what}: the {c} controller is not available on cgroup v2"
+            )))
         }
     }
 

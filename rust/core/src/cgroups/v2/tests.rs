@@ -13,19 +13,40 @@ use super::*;
 use crate::cgroups::create_manager_at;
 
 const LEAF_FILES: &[&str] = &[
-    "cgroup.procs", "cgroup.controllers", "cgroup.subtree_control", "cgroup.freeze",
-    "cgroup.events", "memory.max", "memory.swap.max", "memory.low", "memory.current",
-    "memory.events", "cpu.weight", "cpu.max", "cpu.stat", "cpuset.cpus", "cpuset.mems",
-    "pids.max", "pids.current",
+    "cgroup.procs",
+    "cgroup.controllers",
+    "cgroup.subtree_control",
+    "cgroup.freeze",
+    "cgroup.events",
+    "memory.max",
+    "memory.swap.max",
+    "memory.low",
+    "memory.current",
+    "memory.events",
+    "cpu.weight",
+    "cpu.max",
+    "cpu.stat",
+    "cpuset.cpus",
+    "cpuset.mems",
+    "pids.max",
+    "pids.current",
 ];
 
 fn fake_tree() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
-    fs::write(root.join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma\n").unwrap();
+    fs::write(
+        root.join("cgroup.controllers"),
+        "cpuset cpu io memory hugetlb pids rdma\n",
+    )
+    .unwrap();
     fs::write(root.join("cgroup.subtree_control"), "").unwrap();
     fs::create_dir_all(root.join("moorage/c1")).unwrap();
-    fs::write(root.join("moorage/cgroup.controllers"), "cpuset cpu memory pids\n").unwrap();
+    fs::write(
+        root.join("moorage/cgroup.controllers"),
+        "cpuset cpu memory pids\n",
+    )
+    .unwrap();
     fs::write(root.join("moorage/cgroup.subtree_control"), "").unwrap();
     for f in LEAF_FILES {
         fs::write(root.join("moorage/c1").join(f), "").unwrap();
@@ -47,11 +68,23 @@ fn weight_conversion_matches_runc() {
 
 #[test]
 fn cpu_max_and_swap_conversion() {
-    assert_eq!(cpu::max_line(Some(50_000), None).as_deref(), Some("50000 100000"));
-    assert_eq!(cpu::max_line(Some(-1), Some(20_000)).as_deref(), Some("max 20000"));
+    assert_eq!(
+        cpu::max_line(Some(50_000), None).as_deref(),
+        Some("50000 100000")
+    );
+    assert_eq!(
+        cpu::max_line(Some(-1), Some(20_000)).as_deref(),
+        Some("max 20000")
+    );
     assert_eq!(cpu::max_line(None, None), None);
-    assert_eq!(memory::swap_max(Some(100), 300).unwrap().as_deref(), Some("200"));
-    assert_eq!(memory::swap_max(Some(100), -1).unwrap().as_deref(), Some("max"));
+    assert_eq!(
+        memory::swap_max(Some(100), 300).unwrap().as_deref(),
+        Some("200")
+    );
+    assert_eq!(
+        memory::swap_max(Some(100), -1).unwrap().as_deref(),
+        Some("max")
+    );
     assert_eq!(memory::swap_max(Some(100), 0).unwrap(), None);
     assert!(memory::swap_max(Some(100), 50).is_err());
     assert!(memory::swap_max(None, 50).is_err());
@@ -68,13 +101,35 @@ fn apply_set_stats_destroy() {
     m.apply(4242).unwrap();
     assert_eq!(read(&leaf.join("cgroup.procs")), "4242");
     // io/hugetlb/rdma are not managed; memory etc. enabled at every level above the leaf.
-    assert_eq!(read(&root.join("cgroup.subtree_control")), "+cpu +cpuset +memory +pids");
-    assert_eq!(read(&root.join("moorage/cgroup.subtree_control")), "+cpu +cpuset +memory +pids");
+    assert_eq!(
+        read(&root.join("cgroup.subtree_control")),
+        "+cpu +cpuset +memory +pids"
+    );
+    assert_eq!(
+        read(&root.join("moorage/cgroup.subtree_control")),
+        "+cpu +cpuset +memory +pids"
+    );
     assert_eq!(read(&leaf.join("cgroup.subtree_control")), "");
 
     let res = LinuxResourcesBuilder::default()
-        .memory(LinuxMemoryBuilder::default().limit(1 << 20).swap(3 << 20).reservation(1 << 19).build().unwrap())
-        .cpu(LinuxCpuBuilder::default().shares(512u64).quota(50_000).period(100_000u64).cpus("0").mems("0").build().unwrap())
+        .memory(
+            LinuxMemoryBuilder::default()
+                .limit(1 << 20)
+                .swap(3 << 20)
+                .reservation(1 << 19)
+                .build()
+                .unwrap(),
+        )
+        .cpu(
+            LinuxCpuBuilder::default()
+                .shares(512u64)
+                .quota(50_000)
+                .period(100_000u64)
+                .cpus("0")
+                .mems("0")
+                .build()
+                .unwrap(),
+        )
         .pids(LinuxPidsBuilder::default().limit(64).build().unwrap())
         .build()
         .unwrap();
@@ -88,7 +143,11 @@ fn apply_set_stats_destroy() {
     assert_eq!(read(&leaf.join("pids.max")), "64");
 
     fs::write(leaf.join("memory.current"), "4096\n").unwrap();
-    fs::write(leaf.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n").unwrap();
+    fs::write(
+        leaf.join("memory.events"),
+        "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n",
+    )
+    .unwrap();
     fs::write(leaf.join("pids.current"), "3\n").unwrap();
     fs::write(leaf.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
     fs::write(leaf.join("cgroup.procs"), "1\n22\n").unwrap();
