@@ -41,6 +41,8 @@ def bundle(workdir: Path, args: list[str], name: str = "bundle") -> Path:
     cfg["process"]["args"] = args
     cfg["root"] = {"path": str(rootfs), "readonly": True}
     cfg["linux"].pop("resources", None)  # no device cgroup rules: same work for every runtime
+    # runc and crun create a cgroup even without one named; make moorage do the same work.
+    cfg["linux"]["cgroupsPath"] = f"/moorage-bench/{name}"
     (b / "config.json").write_text(json.dumps(cfg))
     return b
 

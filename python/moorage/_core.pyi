@@ -8,14 +8,14 @@ from typing import Any
 
 __all__ = [
     "__version__",
+    "apply_layer",
+    "bind_mount",
+    "diff_layer",
+    "mount_overlay",
     "runtime_binary",
     "runtime_digest",
-    "apply_layer",
-    "diff_layer",
     "sha256_file",
-    "mount_overlay",
     "unmount",
-    "bind_mount",
 ]
 
 __version__: str

@@ -47,7 +47,7 @@ class Context:
 
     @cached_property
     def plugins(self) -> Plugins:
-        return Plugins(build_plugin_manager())
+        return Plugins(build_plugin_manager(cache_dir=self.runroot))
 
     def driver(self, name: str) -> Any:
         if name not in self._drivers:

@@ -72,3 +72,29 @@ def test_unknown_hook_in_plugin_fails_loudly() -> None:
     pm.register(Bad(), name="bad")
     with pytest.raises(pluggy.PluginValidationError):
         pm.check_pending()
+
+
+def test_entry_point_cache_follows_installs(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import time
+
+    from moorage.plugin.manager import _moorage_entry_points
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [str(site)])
+
+    def install(dist: str, ep: str) -> None:
+        d = site / f"{dist}-1.0.dist-info"
+        d.mkdir()
+        (d / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (d / "entry_points.txt").write_text(f"[moorage]\n{ep} = {dist}_mod\n")
+
+    cache = tmp_path / "cache"
+    install("one", "first")
+    assert _moorage_entry_points(cache) == [("first", "one_mod")]
+    assert (cache / "entry-points.json").exists()
+    assert _moorage_entry_points(cache) == [("first", "one_mod")]  # served from the cache
+    time.sleep(0.01)
+    install("two", "second")  # a new .dist-info changes the directory's mtime
+    assert _moorage_entry_points(cache) == [("first", "one_mod"), ("second", "two_mod")]

@@ -273,7 +273,7 @@ class ContainerManager:
                 runtime_binary=self.ctx.runtime_binary(),
             )
             network.configure(config, bundle, net_arg or None)
-            (bundle / "config.json").write_text(json.dumps(config, indent=1))
+            (bundle / "config.json").write_text(json.dumps(config, separators=(",", ":")))
             image_name = options.image
             from moorage.spec.generate import process_args
 

@@ -6,15 +6,16 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use pyo3::prelude::*;
-use sha2::{Digest, Sha256};
-
 use crate::errors::os_failure;
+use pyo3::prelude::*;
 
 static RUNTIME: &[u8] = include_bytes!(env!("MOORAGE_RUNTIME_BIN"));
 
+/// sha256 of `RUNTIME`, computed by build.rs.
+static DIGEST: &str = env!("MOORAGE_RUNTIME_SHA256");
+
 fn digest() -> String {
-    hex::encode(Sha256::digest(RUNTIME))
+    DIGEST.to_string()
 }
 
 /// sha256 of the embedded runtime binary.
