@@ -72,6 +72,33 @@ class Moorage:
         shutil.rmtree(self.run_, ignore_errors=True)
 
 
+class MoorageAPI:
+    """The same engine driven in-process (``moorage.Engine``), no CLI process per container."""
+
+    name = "moorage-api"
+
+    def __init__(self, cli: Moorage) -> None:
+        from moorage import Engine
+
+        self.engine = Engine(cli.root, cli.run_)
+
+    def run_true(self) -> None:
+        self.engine.containers.run("bbench", ["/bin/true"], remove=True, network_mode="none")
+
+    def run_d(self, name: str) -> None:
+        self.engine.containers.run("bbench", ["sleep", "600"], detach=True, name=f"api-{name}", network_mode="none")
+
+    def rm(self, names: list[str]) -> None:
+        for n in names:
+            self.engine.containers.get(f"api-{n}").remove(force=True)
+
+    def monitor_pids(self) -> list[int]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
 class Podman:
     name = "podman"
 
@@ -171,6 +198,8 @@ def bench_runtime(work: Path, rounds: int) -> None:
 def bench_rss(engines: list) -> None:
     print("\n## RSS of the monitor of an idle detached container   (goal: ≤ 1 MiB)")
     for e in engines:
+        if e.name == "moorage-api":
+            continue
         e.run_d("rss-probe")
         time.sleep(0.5)
         pids = e.monitor_pids()
@@ -204,6 +233,7 @@ def main() -> None:
     engines: list = []
     try:
         engines.append(Moorage(work))
+        engines.append(MoorageAPI(engines[0]))
         if fx.which("podman"):
             engines.append(Podman(work))
         else:
@@ -222,6 +252,11 @@ def main() -> None:
             e.close()
         subprocess.run(["umount", "-R", str(work)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
+        for parent in Path("/sys/fs/cgroup").glob("*/moorage-bench"):
+            try:
+                parent.rmdir()  # the per-run cgroups below are gone; runc and crun leave the parent
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ class Container:
     def status(self) -> str:
         return self._record.state
 
+    def options_restart_name(self) -> str:
+        return self._record.options.restart.name
+
     @property
     def attrs(self) -> dict[str, Any]:
         from moorage.runtime.inspect import container_inspect
@@ -180,15 +183,21 @@ class ContainerCollection:
 
         kwargs["auto_remove"] = kwargs.pop("auto_remove", False) or (remove and detach)
         c = self.create(image, command, **kwargs)
-        self._engine._mgr.start(c.id)
-        c.reload()
+        mgr = self._engine._mgr
         if detach:
+            mgr.start(c.id)
+            c.reload()
             return c
-        code = self._engine._mgr.wait(c.id)
+        rec, sync = mgr.start(c.id, attach=True)
+        code = mgr.wait_attached(rec, sync) if sync is not None else mgr.wait(c.id)
+        mgr._wait_exited(c.id, 10)
+        c.reload()
         out = c.logs(stdout=stdout, stderr=stderr)
         err = c.logs(stdout=False, stderr=True) if code != 0 else b""
         if remove:
             c.remove(force=True)
+        elif c.options_restart_name() == "no":
+            mgr.cleanup(c.id)
         if code != 0:
             raise ContainerError(c.id, code, command, image, err if isinstance(err, bytes) else b"")
         return out

@@ -253,7 +253,7 @@ def _run_attached(mgr: Any, rec: Any, opts: CreateOptions) -> int:
 
     try:
         try:
-            rec, sync = mgr.start(rec.id, attach=True)
+            rec, sync = mgr.start(rec.id, attach=True, stream=True)
         except MoorageError:
             if opts.auto_remove:
                 mgr.remove(rec.id, force=True)

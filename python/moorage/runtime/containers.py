@@ -314,9 +314,14 @@ class ContainerManager:
         return [sys.executable, "-m", "moorage.cli", "--root", str(self.ctx.root), "--runroot",
                 str(self.ctx.runroot), "container", "cleanup", cid]
 
-    def start(self, ref: str, attach: bool = False) -> tuple[ContainerRecord, Any]:
+    def start(self, ref: str, attach: bool = False, stream: bool = False) -> tuple[ContainerRecord, Any]:
         """Start a container. Returns the record and, with ``attach``, the open
-        sync channel from which :meth:`wait_attached` reads the exit code."""
+        sync channel from which :meth:`wait_attached` reads the exit code.
+
+        ``attach``: the caller waits for the exit and cleans up itself, so the
+        monitor runs no exit command (unless a restart policy outlives the
+        caller). ``stream``: the container's stdio is this process's stdio
+        (the monitor tees output to it and feeds it stdin with ``-i``)."""
         rec = self.get(ref)
         with self.lock(rec.id):
             rec = self.get(rec.id)
@@ -326,9 +331,9 @@ class ContainerManager:
                 raise Conflict(f"cannot start a paused container {rec.name}, try unpause instead")
             if rec.state not in ("created", "exited"):
                 raise Conflict(f"container {rec.name} is {rec.state}")
-            return self._start_locked(rec, attach)
+            return self._start_locked(rec, attach, stream)
 
-    def _start_locked(self, rec: ContainerRecord, attach: bool) -> tuple[ContainerRecord, Any]:
+    def _start_locked(self, rec: ContainerRecord, attach: bool, stream: bool = False) -> tuple[ContainerRecord, Any]:
         image = self.ctx.images.get(rec.image_id)
         driver = self.ctx.driver(rec.driver)
         driver.mount(rec.id, self.ctx.images.layer_cache_ids(image.layers, rec.driver, driver))
@@ -354,7 +359,7 @@ class ContainerManager:
             args.append("--stdin")
         if opts.tty:
             args.append("--tty")
-        if attach:
+        if stream:
             args.append("--attach")
         if not attach or opts.restart.name != "no":
             cmd = self._exit_command(rec.id)
@@ -364,8 +369,8 @@ class ContainerManager:
         r, w = os.pipe()
         args += ["--sync-fd", str(w)]
         try:
-            stdio = None if attach else subprocess.DEVNULL
-            proc = subprocess.Popen(args, pass_fds=(w,), stdin=stdio, stdout=stdio, stderr=None if attach else subprocess.DEVNULL)
+            stdio = None if stream else subprocess.DEVNULL
+            proc = subprocess.Popen(args, pass_fds=(w,), stdin=stdio, stdout=stdio, stderr=stdio)
         finally:
             os.close(w)
         sync: Any = os.fdopen(r, "rb")
