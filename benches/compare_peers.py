@@ -152,11 +152,15 @@ def alternate(fns: dict[str, Callable[[], None]], rounds: int) -> dict[str, floa
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def report(title: str, medians: dict[str, float], unit: str = "s", base: str = "moorage", goal: str = "") -> None:
+def report(title: str, medians: dict[str, float], unit: str = "s", goal: str = "") -> None:
     print(f"\n## {title}" + (f"   (goal: {goal})" if goal else ""))
     for k, v in medians.items():
-        ratio = f"{medians[base] / v:6.3f}×" if k != base and v else ""
-        print(f"  {k:10s} {v:10.4f} {unit}   {('moorage/' + k + ' = ' + ratio) if ratio else ''}")
+        print(f"  {k:12s} {v:10.4f} {unit}")
+    ours = [k for k in medians if k.startswith("moorage")]
+    peers = [k for k in medians if not k.startswith("moorage")]
+    ratios = [f"{o}/{p} = {medians[o] / medians[p]:.3f}×" for o in ours for p in peers if medians[p]]
+    if ratios:
+        print("  ratios: " + ", ".join(ratios))
 
 
 def bench_start(engines: list, rounds: int) -> None:
