@@ -358,7 +358,9 @@ class ContainerManager:
         if opts.stdin_open:
             args.append("--stdin")
         if opts.tty:
-            args.append("--tty")
+            # sun_path holds 108 bytes: keep the socket path short.
+            (self.ctx.runroot / "cs").mkdir(exist_ok=True)
+            args += ["--tty", "--console-socket", str(self.ctx.runroot / "cs" / f"{rec.id[:16]}.sock")]
         if stream:
             args.append("--attach")
         if not attach or opts.restart.name != "no":

@@ -94,6 +94,11 @@ struct Args {
     stdin: bool,
     #[arg(long)]
     tty: bool,
+    /// Where to listen for the pty master with --tty (default
+    /// STATE_DIR/console.sock). sun_path holds 108 bytes, so a caller with a
+    /// long state dir names a shorter place.
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
     #[arg(long)]
     attach: bool,
     #[arg(long)]
@@ -335,7 +340,12 @@ impl Monitor {
         let log_from = self.runtime.log_len();
 
         let console = if self.args.tty {
-            Some(console::ConsoleSocket::bind(&dir.join("console.sock"))?)
+            let path = self
+                .args
+                .console_socket
+                .clone()
+                .unwrap_or_else(|| dir.join("console.sock"));
+            Some(console::ConsoleSocket::bind(&path)?)
         } else {
             None
         };
