@@ -43,6 +43,25 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 @dataclass
+class LayerInput:
+    """A layer to store: a tar file (plain, gzip or zstd) and what it must hash to."""
+
+    path: Path
+    digest: str | None = None  #: expected sha256 of the file as given (manifest descriptor)
+    adopt: bool = False  #: the file is the store's temp file: move it into the blobs
+
+
+def _compression_of(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return "none"
+
+
+@dataclass
 class Image:
     id: str
     config: dict[str, Any]
@@ -144,8 +163,22 @@ class ImageStore:
         return [self._row_to_image(r) for r in self.db.query("SELECT * FROM images ORDER BY added DESC")]
 
     # ---------------------------------------------------------------- writes
-    def _ensure_layer(self, driver: StorageDriver, driver_name: str, parent: str | None, tar_path: Path) -> tuple[str, dict[str, Any]]:
-        """Apply ``tar_path`` over layer ``parent``; return (chain id, apply report)."""
+    def _ensure_layer(
+        self,
+        driver: StorageDriver,
+        driver_name: str,
+        parent: str | None,
+        tar_path: Path,
+        expect_diff_id: str | None = None,
+        expect_digest: str | None = None,
+    ) -> tuple[str, dict[str, Any], bool]:
+        """Apply ``tar_path`` over layer ``parent``.
+
+        Returns (chain id, apply report, whether a new layer was recorded).
+        A digest that differs from ``expect_*`` fails before anything is
+        recorded, and the unpacked directory is removed."""
+        from moorage.errors import InvalidLayer
+
         cache_id = secrets.token_hex(16)
         parent_cache = None
         if parent:
@@ -155,6 +188,14 @@ class ImageStore:
             parent_cache = prow["cache_id"]
         report = driver.create_layer(cache_id, parent_cache, str(tar_path))
         diff_id = report["diff_id"]
+        problem = None
+        if expect_digest and report["digest"] != expect_digest:
+            problem = f"layer blob {expect_digest}: content digest is {report['digest']}"
+        elif expect_diff_id and diff_id != expect_diff_id:
+            problem = f"layer {report['digest']}: uncompressed digest is {diff_id}, the image config says {expect_diff_id}"
+        if problem:
+            driver.remove_layer(cache_id)
+            raise InvalidLayer(problem)
         chain = "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest() if parent else diff_id
         with self.db.transaction() as db:
             existing = db.execute(
@@ -168,7 +209,138 @@ class ImageStore:
                 )
         if existing is not None:
             driver.remove_layer(cache_id)
-        return chain, report
+        return chain, report, existing is None
+
+    def add_image(
+        self,
+        driver: StorageDriver,
+        driver_name: str,
+        layers: builtins.list[LayerInput],
+        config_bytes: bytes,
+        ref: str | None = None,
+        manifest_bytes: bytes | None = None,
+    ) -> Image:
+        """Store an image: its layers (applied in order, skipped when this
+        driver already has the chain), their blobs, the config and a manifest.
+
+        Every layer is checked against the config's ``rootfs.diff_ids`` (and
+        its blob digest, when the source names one). On any failure the
+        layers and blobs this call added are removed again: the store is as
+        before. ``manifest_bytes`` (e.g. a pulled manifest) is stored as is;
+        otherwise an OCI manifest is written."""
+        from moorage.errors import InvalidLayer
+
+        parsed = reference.parse(ref) if ref else None
+        if parsed and parsed.digest:
+            raise InvalidArgument("a reference with a digest cannot be used as a tag")
+        try:
+            config = json.loads(config_bytes)
+            diff_ids = list(config["rootfs"]["diff_ids"])
+        except (ValueError, KeyError, TypeError):
+            raise InvalidLayer("image config is not valid JSON with rootfs.diff_ids") from None
+        if len(diff_ids) != len(layers):
+            raise InvalidLayer(f"image config lists {len(diff_ids)} layers, the image has {len(layers)}")
+        chains = chain_ids(diff_ids)
+        made_layers: builtins.list[str] = []
+        made_blobs: builtins.list[str] = []
+        try:
+            total = 0
+            descriptors = []
+            for i, layer in enumerate(layers):
+                parent = chains[i - 1] if i else None
+                row = self.db.one(
+                    "SELECT digest, size FROM layers WHERE chain_id=? AND driver=?", (chains[i], driver_name)
+                )
+                if row is not None and (layer.digest is None or layer.digest == row["digest"]):
+                    digest, size = row["digest"], row["size"]
+                    compression = _compression_of(self.blobs.path(digest)) if self.blobs.exists(digest) else None
+                    if not self.blobs.exists(digest):
+                        # our own temp file whose digest we computed: no second hashing pass
+                        trusted = digest if layer.adopt and layer.digest == digest else None
+                        digest = self._put_blob_file(layer, made_blobs, trusted)
+                        compression = _compression_of(self.blobs.path(digest))
+                else:
+                    chain, report, new = self._ensure_layer(
+                        driver, driver_name, parent, layer.path, diff_ids[i], layer.digest
+                    )
+                    if new:
+                        made_layers.append(chain)
+                    digest, size, compression = report["digest"], report["size"], report["compression"]
+                    if not self.blobs.exists(digest):
+                        self._put_blob_file(layer, made_blobs, digest)
+                total += size
+                descriptors.append({
+                    "mediaType": MEDIA_LAYER.get(compression or "none", MEDIA_LAYER["none"]),
+                    "digest": digest,
+                    "size": self.blobs.path(digest).stat().st_size,
+                })
+            config_digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+            if not self.blobs.exists(config_digest):
+                self.blobs.put_bytes(config_bytes)
+                made_blobs.append(config_digest)
+            if manifest_bytes is None:
+                manifest_bytes = json.dumps({
+                    "schemaVersion": 2,
+                    "mediaType": MEDIA_MANIFEST,
+                    "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest, "size": len(config_bytes)},
+                    "layers": descriptors,
+                }, separators=(",", ":")).encode()
+            manifest_digest = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+            if not self.blobs.exists(manifest_digest):
+                self.blobs.put_bytes(manifest_bytes)
+                made_blobs.append(manifest_digest)
+            with self.db.transaction() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO images(id, config_digest, manifest_digest, created, size, layers, added)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (config_digest, config_digest, manifest_digest, config.get("created") or "", total,
+                     dumps(chains), time.time()),
+                )
+                if parsed:
+                    db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(parsed), config_digest))
+        except BaseException:
+            self._undo(driver, driver_name, made_layers, made_blobs)
+            raise
+        return self.get(config_digest)
+
+    def _put_blob_file(self, layer: LayerInput, made: builtins.list[str], digest: str | None = None) -> str:
+        """Put a layer file into the blob store (moved when it is our temp file), verified."""
+        import shutil
+
+        from moorage import _core
+
+        if digest is None:
+            digest = _core.sha256_file(str(layer.path))
+            if layer.digest and digest != layer.digest:
+                from moorage.errors import InvalidLayer
+
+                raise InvalidLayer(f"layer blob {layer.digest}: content digest is {digest}")
+        if self.blobs.exists(digest):
+            return digest
+        if layer.adopt:
+            self.blobs.adopt_file(layer.path, digest)
+        else:
+            tmp, f = self.blobs.temp_file()
+            with f, open(layer.path, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+            self.blobs.adopt_file(tmp, digest)
+        made.append(digest)
+        return digest
+
+    def _undo(self, driver: StorageDriver, driver_name: str, chains: builtins.list[str], blobs: builtins.list[str]) -> None:
+        used: set[str] = set()
+        for r in self.db.query("SELECT layers FROM images"):
+            used.update(json.loads(r["layers"]))
+        for chain in reversed(chains):
+            if chain in used:
+                continue
+            row = self.db.one("SELECT cache_id FROM layers WHERE chain_id=? AND driver=?", (chain, driver_name))
+            if row is not None:
+                with self.db.transaction() as db:
+                    db.execute("DELETE FROM layers WHERE chain_id=? AND driver=?", (chain, driver_name))
+                driver.remove_layer(row["cache_id"])
+        for digest in blobs:
+            self.blobs.path(digest).unlink(missing_ok=True)
 
     def layer_cache_ids(self, chains: builtins.list[str], driver_name: str, driver: StorageDriver) -> builtins.list[str]:
         """The driver's directories for ``chains``, unpacked from the layer blobs
@@ -182,7 +354,7 @@ class ImageStore:
                 src = self.db.one("SELECT digest FROM layers WHERE chain_id=? AND digest IS NOT NULL", (c,))
                 if src is None or not self.blobs.exists(src["digest"]):
                     raise MoorageError(f"layer {c} is missing from the store")
-                made, _ = self._ensure_layer(driver, driver_name, parent, self.blobs.path(src["digest"]))
+                made, _, _ = self._ensure_layer(driver, driver_name, parent, self.blobs.path(src["digest"]))
                 if made != c:
                     raise MoorageError(f"layer blob {src['digest']} does not rebuild chain {c}")
                 row = self.db.one("SELECT cache_id FROM layers WHERE chain_id=? AND driver=?", (c, driver_name))
@@ -201,47 +373,33 @@ class ImageStore:
         changes: dict[str, Any] | None = None,
         message: str = "",
     ) -> Image:
-        """Make a single-layer image from a root filesystem tarball (``docker import``)."""
-        parsed = reference.parse(ref) if ref else None
-        if parsed and parsed.digest:
-            raise InvalidArgument("import: a reference with a digest cannot be used as a tag")
-        chain, report = self._ensure_layer(driver, driver_name, None, tar_path)
-        layer_digest = report["digest"]
-        if not self.blobs.exists(layer_digest):
-            self.blobs.adopt_file(tar_path, layer_digest)
-        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() % 1 * 1e9):09d}Z"
-        config: dict[str, Any] = {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": now,
-            "config": changes or {},
-            "rootfs": {"type": "layers", "diff_ids": [report["diff_id"]]},
-            "history": [{"created": now, "created_by": "moorage import", **({"comment": message} if message else {})}],
-        }
-        config_bytes = json.dumps(config, separators=(",", ":")).encode()
-        config_digest = self.blobs.put_bytes(config_bytes)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_MANIFEST,
-            "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest, "size": len(config_bytes)},
-            "layers": [
-                {
-                    "mediaType": MEDIA_LAYER[report["compression"]],
-                    "digest": layer_digest,
-                    "size": report["compressed_size"],
-                }
-            ],
-        }
-        manifest_digest = self.blobs.put_bytes(json.dumps(manifest, separators=(",", ":")).encode())
-        with self.db.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO images(id, config_digest, manifest_digest, created, size, layers, added)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (config_digest, config_digest, manifest_digest, now, report["size"], dumps([chain]), time.time()),
-            )
-            if parsed:
-                db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(parsed), config_digest))
-        return self.get(config_digest)
+        """Make a single-layer image from a root filesystem tarball (``docker import``).
+
+        ``tar_path`` must be a temp file of the store (it is moved into the blobs)."""
+        if ref:
+            parsed = reference.parse(ref)
+            if parsed.digest:
+                raise InvalidArgument("import: a reference with a digest cannot be used as a tag")
+        # The config names the layer's diff_id, known only after unpacking:
+        # unpack first, then describe it (the chain is recorded either way).
+        chain, report, new = self._ensure_layer(driver, driver_name, None, tar_path)
+        try:
+            now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+            config: dict[str, Any] = {
+                "architecture": "amd64",
+                "os": "linux",
+                "created": now,
+                "config": changes or {},
+                "rootfs": {"type": "layers", "diff_ids": [report["diff_id"]]},
+                "history": [{"created": now, "created_by": "moorage import", **({"comment": message} if message else {})}],
+            }
+            config_bytes = json.dumps(config, separators=(",", ":")).encode()
+            return self.add_image(driver, driver_name, [LayerInput(tar_path, report["digest"], adopt=True)],
+                                  config_bytes, ref)
+        except BaseException:
+            if new:
+                self._undo(driver, driver_name, [chain], [])
+            raise
 
     def tag(self, image_id: str, ref: str) -> None:
         parsed = reference.parse(ref)
