@@ -634,7 +634,10 @@ class ContainerManager:
         config = json.loads((self.bundle_dir(rec.id) / "config.json").read_text())
         process = dict(config["process"])
         process["args"] = list(cmd)
-        process["terminal"] = False  # the exec'd process uses the caller's terminal fds
+        # -t: the runtime makes a pty inside the container and hands us its
+        # master; otherwise the process uses the caller's stdio directly.
+        use_tty = tty and not detach
+        process["terminal"] = use_tty
         if workdir:
             process["cwd"] = workdir
         if env:
@@ -647,32 +650,56 @@ class ContainerManager:
 
             u = resolve_user(config["root"]["path"], user, [])
             process["user"] = {"uid": u.uid, "gid": u.gid, "additionalGids": u.additional_gids}
-        pfile = self.state_dir(rec.id) / f"exec-{secrets.token_hex(6)}.json"
+        token = secrets.token_hex(6)
+        sdir = self.state_dir(rec.id)
+        pfile, logfile = sdir / f"exec-{token}.json", sdir / f"exec-{token}.log"
         pfile.write_text(json.dumps(process))
         verb = ["exec", "--process", str(pfile)]
         if detach:
             verb.append("--detach")
+        console = None
+        if use_tty:
+            from moorage.runtime.ttyproxy import ConsoleSocket
+
+            console = ConsoleSocket(self.ctx.runroot / "cs" / f"x{token}.sock")
+            verb += ["--tty", "--console-socket", str(console.path)]
         verb.append(rec.id)
         runtime = self.ctx.plugins.runtime.get(rec.runtime)()
         argv = [runtime.binary(str(self.ctx.runroot)), *runtime.global_args, "--root",
-                str(self.runtime_root(rec.runtime)), *verb]
+                str(self.runtime_root(rec.runtime)), "--log", str(logfile), *verb]
+        captured = b""
         try:
-            proc = subprocess.run(argv, stdin=stdin, stdout=stdout,
-                                  stderr=subprocess.PIPE if stderr is None else stderr)
+            if console is not None:
+                from moorage.runtime.ttyproxy import relay
+
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+                try:
+                    master = console.receive()
+                except OSError:
+                    proc.wait()
+                else:
+                    relay(master, proc, interactive=stdin is not subprocess.DEVNULL)
+                returncode = proc.wait()
+            else:
+                done = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=stderr)
+                returncode = done.returncode
+                captured = done.stdout if isinstance(done.stdout, bytes) else b""
+            err = logfile.read_text(errors="replace").strip() if logfile.exists() else ""
         finally:
             pfile.unlink(missing_ok=True)
-        err = proc.stderr.decode(errors="replace") if isinstance(proc.stderr, bytes) else ""
-        if proc.returncode in (126, 127) or (proc.returncode == 255 and err):
-            msg = err.strip().splitlines()[-1] if err.strip() else f"exec failed with {proc.returncode}"
-            if proc.returncode == 127 or "not found" in msg or "no such file" in msg:
+            logfile.unlink(missing_ok=True)
+            if console is not None:
+                console.close()
+        if returncode in (126, 127) or (returncode == 255 and err):
+            msg = err.splitlines()[-1] if err else f"exec failed with {returncode}"
+            if returncode == 127 or "not found" in msg or "no such file" in msg:
                 raise CommandNotFound(msg)
-            if proc.returncode == 126 or "permission denied" in msg:
+            if returncode == 126 or "permission denied" in msg:
                 raise CommandNotInvokable(msg)
-        if err and stderr is None:
-            sys.stderr.write(err)
-        if output is not None and isinstance(proc.stdout, bytes):
-            output.append(proc.stdout)
-        return proc.returncode
+            raise RuntimeFailure(msg)
+        if output is not None:
+            output.append(captured)
+        return returncode
 
     # ------------------------------------------------------------------- logs
     def logs(
