@@ -136,6 +136,71 @@ class Podman:
         subprocess.run([*self.base, "system", "reset", "-f"], capture_output=True)
 
 
+class Docker:
+    """A private dockerd (own data-root, exec-root and socket; no bridge, no
+    iptables: the --network none workloads need neither, and nothing is left
+    in the host's network config). Stopped by its pid at the end."""
+
+    name = "docker"
+    client = "/usr/bin/docker"  # an unrelated newer static client may come first on PATH
+
+    def __init__(self, work: Path) -> None:
+        d = Path(tempfile.mkdtemp(prefix="moorage-dockerd-", dir="/run"))
+        self.dir = d
+        self.sock = d / "docker.sock"
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", str(work / "docker-data"), "--exec-root", str(d / "exec"),
+             "--pidfile", str(d / "dockerd.pid"), "-H", f"unix://{self.sock}", "--bridge", "none",
+             "--iptables=false", "--ip-masq=false"],
+            stdout=subprocess.DEVNULL, stderr=open(d / "dockerd.log", "wb"))
+        self.base = [self.client, "-H", f"unix://{self.sock}"]
+        deadline = time.monotonic() + 60
+        while subprocess.run([*self.base, "info"], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.close()
+                raise RuntimeError("dockerd did not start: " + (d / "dockerd.log").read_text()[-500:])
+            time.sleep(0.2)
+        self.data = work / "docker-data"
+        subprocess.run([*self.base, "import", str(fx.busybox_tar(work)), "bbench"], check=True, capture_output=True)
+
+    def run_true(self) -> None:
+        subprocess.run([*self.base, "run", "--rm", "--network", "none", "bbench", "/bin/true"], check=True,
+                       capture_output=True)
+
+    def run_d(self, name: str) -> None:
+        subprocess.run([*self.base, "run", "-d", "--name", name, "--network", "none", "bbench", "sleep", "600"],
+                       check=True, capture_output=True)
+
+    def rm(self, names: list[str]) -> None:
+        subprocess.run([*self.base, "rm", "-f", *names], capture_output=True)
+
+    def monitor_pids(self) -> list[int]:
+        out = []
+        for p in Path("/proc").glob("[0-9]*"):
+            try:
+                if (p / "comm").read_text().strip().startswith("containerd-shim"):
+                    out.append(int(p.name))
+            except OSError:
+                pass
+        return out
+
+    def close(self) -> None:
+        ids = subprocess.run([*self.base, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run([*self.base, "rm", "-f", *ids], capture_output=True)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for base in (self.dir, getattr(self, "data", None)):
+            if base is not None:
+                subprocess.run(["umount", "-R", "-l", str(base)], capture_output=True)
+                shutil.rmtree(base, ignore_errors=True)
+
+
 def median_time(fn: Callable[[], None]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -209,7 +274,7 @@ def bench_rss(engines: list) -> None:
         pids = e.monitor_pids()
         rss = [fx.rss_kib(p) for p in pids]
         e.rm(["rss-probe"])
-        label = "monitor" if e.name == "moorage" else "conmon"
+        label = {"moorage": "monitor", "podman": "conmon", "docker": "containerd-shim"}[e.name]
         print(f"  {e.name:10s} {label}: {', '.join(f'{r / 1024:.2f} MiB' for r in rss) or 'not found'}")
 
 
@@ -242,6 +307,10 @@ def main() -> None:
             engines.append(Podman(work))
         else:
             print("podman: not installed (apt-get install podman) — skipped")
+        if fx.which("dockerd") and Path(Docker.client).exists():
+            engines.append(Docker(work))
+        else:
+            print("docker: dockerd not installed (apt-get install docker.io) — skipped")
         print(f"# moorage vs peers on {os.uname().release}, {os.cpu_count()} CPUs, {args.rounds} alternating rounds")
         if "start" in only:
             bench_start(engines, args.rounds)

@@ -4,6 +4,7 @@ the global options and the error → exit code mapping."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -68,6 +69,12 @@ def main(argv: list[str] | None = None) -> None:
     except MoorageError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(_exit_code(e, sys.argv[1:] if argv is None else argv))
+    except OSError as e:
+        what = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        if isinstance(e, PermissionError) and os.geteuid() != 0:
+            what += " (moorage needs root; rootless mode is not supported yet)"
+        click.echo(f"Error: {what}", err=True)
+        sys.exit(_exit_code(MoorageError(what), sys.argv[1:] if argv is None else argv))
     except ValueError as e:
         from moorage.cli.formatting import FilterError, FormatError
 

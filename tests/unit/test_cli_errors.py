@@ -1,0 +1,20 @@
+"""Engine errors before any container exists: one line, Docker's exit codes."""
+
+import subprocess
+import sys
+
+
+def moorage(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "moorage.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_unusable_root_is_one_line_with_docker_exit_codes() -> None:
+    r = moorage("--root", "/proc/nope/root", "ps")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "/proc/nope" in r.stderr
+    r = moorage("--root", "/proc/nope/root", "run", "busybox", "true")
+    assert r.returncode == 125 and r.stderr.startswith("Error:")
+
+
+def test_unknown_flag_and_command() -> None:
+    assert moorage("ps", "--bogus").returncode == 125
+    assert moorage("frobnicate").returncode == 125
