@@ -298,6 +298,7 @@ def main() -> None:
     if not fx.is_root():
         sys.exit("compare_peers.py needs root")
     only = set(args.only.split(","))
+    parents_before = set(Path("/sys/fs/cgroup").glob("*/*"))
     work = Path(tempfile.mkdtemp(prefix="moorage-peers-"))
     engines: list = []
     try:
@@ -325,11 +326,19 @@ def main() -> None:
             e.close()
         subprocess.run(["umount", "-R", str(work)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
-        for parent in Path("/sys/fs/cgroup").glob("*/moorage-bench"):
-            try:
-                parent.rmdir()  # the per-run cgroups below are gone; runc and crun leave the parent
-            except OSError:
-                pass
+        # parents the engines made (moorage, moorage-bench, docker, libpod_parent), now empty
+        for parent in set(Path("/sys/fs/cgroup").glob("*/*")) - parents_before:
+            if parent.is_dir():
+                for child in sorted(parent.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                    if child.is_dir():
+                        try:
+                            child.rmdir()
+                        except OSError:
+                            pass
+                try:
+                    parent.rmdir()
+                except OSError:
+                    pass
 
 
 if __name__ == "__main__":

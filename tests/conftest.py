@@ -133,9 +133,16 @@ def _moorage_cgroups() -> set[Path]:
     return {p for p in found if p.is_dir()}
 
 
+def _parent_cgroups() -> set[Path]:
+    return {p for p in Path("/sys/fs/cgroup").glob("*/moorage") if p.is_dir()} | (
+        {Path("/sys/fs/cgroup/moorage")} if Path("/sys/fs/cgroup/moorage").is_dir() else set()
+    )
+
+
 @pytest.fixture
 def roots(tmp_path: Path) -> Iterator[Roots]:
     before = _moorage_cgroups()
+    parents_before = _parent_cgroups()
     r = Roots(tmp_path / "root", Path("/run") / f"moorage-test-{os.getpid()}-{time.monotonic_ns()}")
     yield r
     leaks = _teardown_roots(r)
@@ -145,6 +152,11 @@ def roots(tmp_path: Path) -> Iterator[Roots]:
             cg.rmdir()
         except OSError:
             pass
+    for parent in _parent_cgroups() - parents_before:
+        try:
+            parent.rmdir()  # the shared /moorage parent this test made (empty once its containers are gone)
+        except OSError as e:
+            leaks.append(f"cgroup parent {parent}: {e}")
     assert not leaks, f"test left things behind: {leaks}"
 
 
