@@ -246,6 +246,44 @@ class ImageCollection:
     def remove(self, image: str, force: bool = False) -> builtins.list[tuple[str, str]]:
         return self._engine.ctx.images.remove(image, force, self._engine.ctx.driver)
 
+    def save(self, names: str | builtins.list[str], path: str | os.PathLike[str] | int,
+             format: str = "docker-archive", progress: Any = None) -> None:
+        """``docker save``: write images to ``path`` (a file, replaced atomically,
+        or an open file descriptor) as a ``docker-archive`` or ``oci-archive``."""
+        from moorage.image import archive
+
+        names = [names] if isinstance(names, str) else list(names)
+        if isinstance(path, int):
+            archive.save(self._engine.ctx, names, path, format, progress)
+            return
+        dest = Path(path)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                archive.save(self._engine.ctx, names, f.fileno(), format, progress)
+                os.fsync(f.fileno())
+            os.rename(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def load(self, path: str | os.PathLike[str] | Any) -> builtins.list[Image]:
+        """``docker load``: every image of an archive (path or binary file object)."""
+        return [r.image for r in self.load_report(path)]
+
+    def load_report(self, path: str | os.PathLike[str] | Any, progress: Any = None,
+                    on_image: Any = None) -> builtins.list[Any]:
+        """Like :meth:`load`, returning ``archive.Loaded`` (image + the names the archive gave it)."""
+        from moorage.image import archive
+
+        if hasattr(path, "read"):
+            return archive.load(self._engine.ctx, path, progress, on_image)  # type: ignore[arg-type]
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise InvalidArgument(f"open {path}: no such file or directory") from None
+        with f:
+            return archive.load(self._engine.ctx, f, progress, on_image)
+
 
 class Engine:
     """An in-process moorage engine over one root and runroot."""
