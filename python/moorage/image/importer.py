@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moorage.errors import InvalidArgument, MoorageError
-from moorage.image.store import Image
+from moorage.image.store import BlobStore, Image
 
 if TYPE_CHECKING:
     from moorage.engine import Context
@@ -86,6 +86,27 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
     return cfg
 
 
+def _download(url: str, blobs: BlobStore) -> Path:
+    """Stream an http(s) URL into a temp file of the store (Docker's ``import URL``)."""
+    import urllib.error
+    import urllib.request
+
+    if not url.startswith(("http://", "https://")):
+        raise InvalidArgument(f"import: unsupported URL scheme: {url}")
+    tmp, f = blobs.temp_file()
+    try:
+        with f, urllib.request.urlopen(url, timeout=60) as resp:
+            shutil.copyfileobj(resp, f, 1 << 20)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        tmp.unlink(missing_ok=True)
+        reason = getattr(e, "reason", None) or e
+        raise MoorageError(f"import: downloading {url}: {reason}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def import_image(ctx: Context, source: str, ref: str | None, changes: list[str], message: str) -> Image:
     config = apply_changes({}, changes)
     if ref:
@@ -98,7 +119,7 @@ def import_image(ctx: Context, source: str, ref: str | None, changes: list[str],
         with f:
             shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
     elif "://" in source:
-        raise InvalidArgument(f"importing from a URL is not supported yet: {source}")
+        tmp = _download(source, blobs)
     else:
         src = Path(source)
         if not src.is_file():
