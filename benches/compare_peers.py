@@ -39,9 +39,11 @@ class Moorage:
     def __init__(self, work: Path) -> None:
         self.root, self.run_ = work / "m-root", Path(tempfile.mkdtemp(prefix="moorage-bench-", dir="/run"))
         self.base = [PY, "-m", "moorage.cli", "--root", str(self.root), "--runroot", str(self.run_)]
-        exe = shutil.which("moorage")
-        if exe:
-            self.base = [exe, "--root", str(self.root), "--runroot", str(self.run_)]
+        # The console script beside this interpreter: on PATH there may be a
+        # version manager's shim instead (pyenv's costs ~0.1 s of bash per call).
+        exe = Path(sys.executable).parent / "moorage"
+        if exe.exists():
+            self.base = [str(exe), "--root", str(self.root), "--runroot", str(self.run_)]
         subprocess.run([*self.base, "import", str(fx.busybox_tar(work)), "bbench"], check=True, capture_output=True)
 
     def run_true(self) -> None:

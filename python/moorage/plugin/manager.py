@@ -98,7 +98,12 @@ def _moorage_entry_points(cache_dir: Path | None) -> list[tuple[str, str]]:
     import sys
 
     fingerprint: list[list[object]] = []
+    cwd = os.getcwd()
     for entry in sys.path:
+        if entry in ("", ".", cwd):
+            # `python -m` puts the working directory first; its mtime changes all
+            # the time and it holds no installed distributions.
+            continue
         try:
             fingerprint.append([entry, os.stat(entry or ".").st_mtime_ns])
         except OSError:
