@@ -268,3 +268,20 @@ def test_exec_tty_gets_a_pty_inside_the_container(cli, roots) -> None:
     assert p.returncode == 3, out
     assert out.decode().replace("\r", "").splitlines()[0].startswith("/dev/pts/")
     cli.ok("rm", "-f", cid)
+
+
+def test_logs_since_and_ps_filters_and_templates(cli) -> None:
+    a = cli.ok("run", "-d", "--name", "alpha", "-l", "team=x", "busybox", "sh", "-c", "echo early; sleep 1.5; echo late").strip()
+    b = cli.ok("create", "--name", "beta", "busybox", "true").strip()
+    cli.ok("wait", a)
+    assert cli.ok("logs", "--since", "1s", a) == "late\n"
+    assert cli.ok("logs", "--since", "2000-01-01T00:00:00Z", a) == "early\nlate\n"
+    assert cli.ok("ps", "-aq", "-f", f"id={b[:6]}").split() == [b[:12]]
+    assert cli.ok("ps", "-aq", "-f", "name=alp").split() == [a[:12]]
+    assert cli.ok("ps", "-aq", "-f", "status=created").split() == [b[:12]]
+    assert cli("ps", "-f", "status=bogus").code == 1
+    out = cli.ok("inspect", "-f", "{{.Name}} {{range $k, $v := .Config.Labels}}{{$k}}={{$v}}{{end}} {{json .State.ExitCode}}", a)
+    assert out.strip() == "/alpha team=x 0"
+    rows = cli.ok("ps", "-a", "--format", "table {{.Names}}\\t{{.Status}}").splitlines()
+    assert rows[0].split() == ["NAMES", "STATUS"] and {r.split()[0] for r in rows[1:]} == {"alpha", "beta"}
+    cli.ok("rm", a, b)
