@@ -199,6 +199,32 @@ class Cli:
         return r.out
 
 
+def run_in_pty(argv: list[str], stdin_devnull: bool = False, timeout: float = 60) -> tuple[int, str]:
+    """Run ``argv`` with a fresh pty as its terminal; return (exit code, what it printed, CR removed)."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL if stdin_devnull else slave, stdout=slave, stderr=slave,
+                           timeout=timeout)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO once the pty has no other users
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    return p.returncode, out.decode(errors="replace").replace("\r", "")
+
+
 @pytest.fixture
 def cli(roots: Roots, busybox_tar: Path) -> Cli:
     c = Cli(roots)

@@ -241,32 +241,15 @@ def test_parallel_runs_are_safe(cli) -> None:
 
 
 def test_exec_tty_gets_a_pty_inside_the_container(cli, roots) -> None:
-    import pty
-    import subprocess
     import sys
 
+    from conftest import run_in_pty
+
     cid = cli.ok("run", "-d", "busybox", "sleep", "300").strip()
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.run([sys.executable, "-m", "moorage.cli", *roots.args(), "exec", "-t", cid, "sh", "-c",
-                            "tty; exit 3"], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, timeout=60)
-        os.close(slave)
-        slave = -1
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        if slave >= 0:
-            os.close(slave)
-        os.close(master)
-    assert p.returncode == 3, out
-    assert out.decode().replace("\r", "").splitlines()[0].startswith("/dev/pts/")
+    code, out = run_in_pty([sys.executable, "-m", "moorage.cli", *roots.args(), "exec", "-t", cid, "sh", "-c",
+                            "tty; exit 3"], stdin_devnull=True)
+    assert code == 3, out
+    assert out.splitlines()[0].startswith("/dev/pts/")
     cli.ok("rm", "-f", cid)
 
 

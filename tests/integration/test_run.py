@@ -183,32 +183,13 @@ def test_same_bundle_under_runc(cli, roots) -> None:
 
 
 def test_tty_gives_the_container_a_terminal(cli, roots) -> None:
-    import os
-    import pty
-    import subprocess
     import sys
 
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.run([sys.executable, "-m", "moorage.cli", *roots.args(), "run", "--rm", "-t", "busybox",
-                            "sh", "-c", "tty; stty size; echo $TERM"],
-                           stdin=slave, stdout=slave, stderr=slave, timeout=60)
-        os.close(slave)
-        slave = -1
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        if slave >= 0:
-            os.close(slave)
-        os.close(master)
-    assert p.returncode == 0, out
-    lines = out.decode().replace("\r", "").split("\n")
+    from conftest import run_in_pty
+
+    code, out = run_in_pty([sys.executable, "-m", "moorage.cli", *roots.args(), "run", "--rm", "-t", "busybox",
+                            "sh", "-c", "tty; stty size; echo $TERM"])
+    assert code == 0, out
+    lines = out.split("\n")
     assert lines[0].startswith("/dev/pts/")
     assert lines[2] == "xterm"

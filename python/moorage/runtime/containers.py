@@ -563,23 +563,20 @@ class ContainerManager:
 
     # ------------------------------------------------------ pause/rename/top
     def pause(self, ref: str) -> ContainerRecord:
-        rec = self.get(ref)
-        if rec.state != "running":
-            raise Conflict(f"Container {rec.id} is not running")
-        proc = self._runtime_cmd(rec, "pause", rec.id)
-        if proc.returncode != 0:
-            raise RuntimeFailure(f"pause {rec.name}: {proc.stderr.strip()}")
-        self._update(rec.id, state="paused")
-        return self.get(rec.id)
+        return self._freeze(ref, "running", "pause", "paused")
 
     def unpause(self, ref: str) -> ContainerRecord:
+        return self._freeze(ref, "paused", "resume", "running")
+
+    def _freeze(self, ref: str, needs: str, verb: str, becomes: str) -> ContainerRecord:
+        """pause/unpause: the runtime's freezer verb, then the new state."""
         rec = self.get(ref)
-        if rec.state != "paused":
-            raise Conflict(f"Container {rec.id} is not paused")
-        proc = self._runtime_cmd(rec, "resume", rec.id)
+        if rec.state != needs:
+            raise Conflict(f"Container {rec.id} is not {needs}")
+        proc = self._runtime_cmd(rec, verb, rec.id)
         if proc.returncode != 0:
-            raise RuntimeFailure(f"unpause {rec.name}: {proc.stderr.strip()}")
-        self._update(rec.id, state="running")
+            raise RuntimeFailure(f"{verb} {rec.name}: {proc.stderr.strip()}")
+        self._update(rec.id, state=becomes)
         return self.get(rec.id)
 
     def rename(self, ref: str, new_name: str) -> None:
