@@ -165,6 +165,39 @@ class Container:
     def remove(self, force: bool = False, v: bool = False) -> None:
         self._engine._mgr.remove(self.id, force=force, volumes=v)
 
+    def diff(self) -> builtins.list[dict[str, Any]]:
+        """Changes to the filesystem: ``[{"Path": "/etc", "Kind": 0}]`` (0 changed, 1 added, 2 deleted)."""
+        from moorage.image.commit import container_changes
+
+        return [c.as_api() for c in container_changes(self._engine.ctx, self._engine._mgr.get(self.id))]
+
+    def commit(self, repository: str | None = None, tag: str | None = None, message: str | None = None,
+               author: str | None = None, changes: str | builtins.list[str] | None = None,
+               pause: bool = True) -> Image:
+        """``docker commit``: a new image of the container's changes on top of its image."""
+        from moorage.image.commit import commit
+
+        ref = (f"{repository}:{tag}" if tag else repository) if repository else None
+        if isinstance(changes, str):
+            changes = [changes]
+        return commit(self._engine.ctx, self._engine._mgr, self.id, ref, message, author, changes, pause)
+
+    def export(self, path: str | os.PathLike[str] | None = None) -> Iterator[bytes] | None:
+        """The flattened root filesystem as a tar: chunks of bytes, or written to ``path``."""
+        from moorage.image.commit import export_chunks, export_to
+
+        if path is None:
+            return export_chunks(self._engine.ctx, self._engine._mgr, self.id)
+        dest = Path(path)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                export_to(self._engine.ctx, self._engine._mgr, self.id, f)
+            os.rename(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return None
+
 
 class ContainerCollection:
     def __init__(self, engine: Engine) -> None:
@@ -246,6 +279,20 @@ class ImageCollection:
     def remove(self, image: str, force: bool = False) -> builtins.list[tuple[str, str]]:
         return self._engine.ctx.images.remove(image, force, self._engine.ctx.driver)
 
+    def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``docker image prune``: dangling images, or with ``filters={"dangling": False}``
+        every image no container uses. Returns ``{"ImagesDeleted": [...], "SpaceReclaimed": n}``."""
+        from moorage.image.maintenance import prune_images
+
+        dangling = str((filters or {}).get("dangling", True)).lower() not in ("false", "0")
+        return prune_images(self._engine.ctx, all_unused=not dangling)
+
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:
+        """The image's history, newest first (Docker API ``/images/{name}/history`` shape)."""
+        from moorage.image.maintenance import image_history
+
+        return image_history(self._engine.ctx, self.get(name))
+
     def save(self, names: str | builtins.list[str], path: str | os.PathLike[str] | int,
              format: str = "docker-archive", progress: Any = None) -> None:
         """``docker save``: write images to ``path`` (a file, replaced atomically,
@@ -300,6 +347,18 @@ class Engine:
         from moorage.runtime.inspect import system_info
 
         return system_info(self.ctx)
+
+    def df(self) -> dict[str, Any]:
+        """``docker system df`` data: Images, Containers, Volumes, BuildCache."""
+        from moorage.image.maintenance import disk_usage
+
+        return disk_usage(self.ctx, self._mgr)
+
+    def check(self, repair: bool = False) -> builtins.list[str]:
+        """``moorage system check``: one line per problem found (and, with ``repair``, what was done)."""
+        from moorage.image.maintenance import check_store
+
+        return check_store(self.ctx, repair).lines
 
 
 def options_from_kwargs(image: str, command: str | list[str] | None, kw: dict[str, Any]) -> CreateOptions:

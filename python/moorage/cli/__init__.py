@@ -55,7 +55,7 @@ def fail(message: str, code: int) -> click.exceptions.Exit:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from moorage.cli import archive, container, image, system  # noqa: F401  (registers commands)
+    from moorage.cli import archive, changes, container, image, maintenance, system  # noqa: F401  (registers commands)
 
     try:
         rv = cli.main(args=argv, prog_name="moorage", standalone_mode=False)

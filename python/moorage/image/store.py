@@ -6,11 +6,14 @@ chain id and stored once, however many images share it."""
 from __future__ import annotations
 
 import builtins
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -123,6 +126,30 @@ class ImageStore:
         self.root = root
         self.db = db
         self.blobs = BlobStore(root)
+        self._lock_depth = 0
+        self._lock_fd: int | None = None
+
+    @contextlib.contextmanager
+    def gc_lock(self, exclusive: bool = False) -> Iterator[None]:
+        """Writers (add_image, import, layer unpacking) hold this shared; garbage
+        collection and ``system check`` hold it exclusive, so a layer row or
+        blob that an unfinished image will reference is never taken for a
+        leftover. flock: a killed writer releases it with its last fd."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        fd = os.open(self.root / "images.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            self._lock_fd, self._lock_depth = fd, 1
+            yield
+        finally:
+            self._lock_fd, self._lock_depth = None, 0
+            os.close(fd)
 
     # ---------------------------------------------------------------- lookups
     def _row_to_image(self, row: Any) -> Image:
@@ -212,6 +239,19 @@ class ImageStore:
         return chain, report, existing is None
 
     def add_image(
+        self,
+        driver: StorageDriver,
+        driver_name: str,
+        layers: builtins.list[LayerInput],
+        config_bytes: bytes,
+        ref: str | None = None,
+        manifest_bytes: bytes | None = None,
+    ) -> Image:
+        """:meth:`_add_image` under the shared :meth:`gc_lock`."""
+        with self.gc_lock():
+            return self._add_image(driver, driver_name, layers, config_bytes, ref, manifest_bytes)
+
+    def _add_image(
         self,
         driver: StorageDriver,
         driver_name: str,
@@ -346,6 +386,10 @@ class ImageStore:
         """The driver's directories for ``chains``, unpacked from the layer blobs
         when this driver has not seen them yet (an image imported under
         ``overlay`` runs under ``vfs`` too)."""
+        with self.gc_lock():
+            return self._layer_cache_ids(chains, driver_name, driver)
+
+    def _layer_cache_ids(self, chains: builtins.list[str], driver_name: str, driver: StorageDriver) -> builtins.list[str]:
         out = []
         parent: str | None = None
         for c in chains:
@@ -380,6 +424,18 @@ class ImageStore:
             parsed = reference.parse(ref)
             if parsed.digest:
                 raise InvalidArgument("import: a reference with a digest cannot be used as a tag")
+        with self.gc_lock():
+            return self._import_tar(tar_path, driver, driver_name, ref, changes, message)
+
+    def _import_tar(
+        self,
+        tar_path: Path,
+        driver: StorageDriver,
+        driver_name: str,
+        ref: str | None,
+        changes: dict[str, Any] | None,
+        message: str,
+    ) -> Image:
         # The config names the layer's diff_id, known only after unpacking:
         # unpack first, then describe it (the chain is recorded either way).
         chain, report, new = self._ensure_layer(driver, driver_name, None, tar_path)
@@ -450,14 +506,42 @@ class ImageStore:
         self._gc_layers(driver_for)
         return out
 
-    def _gc_layers(self, driver_for: Any) -> None:
-        """Drop layers no image references (chains are kept while any child needs them)."""
-        used: set[str] = set()
-        for r in self.db.query("SELECT layers FROM images"):
-            used.update(json.loads(r["layers"]))
-        for r in self.db.query("SELECT chain_id, cache_id, driver, digest FROM layers"):
-            if r["chain_id"] in used:
-                continue
-            with self.db.transaction() as db:
-                db.execute("DELETE FROM layers WHERE chain_id=? AND driver=?", (r["chain_id"], r["driver"]))
-            driver_for(r["driver"]).remove_layer(r["cache_id"])
+    def _gc_layers(self, driver_for: Any) -> builtins.list[tuple[str, int]]:
+        """Drop layers no image references (chains are kept while any child
+        needs them), then blobs nothing references. Returns the dropped
+        layers as (chain id, size)."""
+        removed: builtins.list[tuple[str, int]] = []
+        with self.gc_lock(exclusive=True):
+            used: set[str] = set()
+            for r in self.db.query("SELECT layers FROM images"):
+                used.update(json.loads(r["layers"]))
+            for r in self.db.query("SELECT chain_id, cache_id, driver, digest, size FROM layers"):
+                if r["chain_id"] in used:
+                    continue
+                with self.db.transaction() as db:
+                    db.execute("DELETE FROM layers WHERE chain_id=? AND driver=?", (r["chain_id"], r["driver"]))
+                driver_for(r["driver"]).remove_layer(r["cache_id"])
+                removed.append((r["chain_id"], r["size"]))
+            keep = self.referenced_blobs()
+            if self.blobs.dir.is_dir():
+                for p in self.blobs.dir.iterdir():
+                    if not p.name.startswith(".") and f"sha256:{p.name}" not in keep:
+                        p.unlink(missing_ok=True)
+        return removed
+
+    def referenced_blobs(self) -> set[str]:
+        """Digests of every blob an image or layer row names: configs,
+        manifests, the manifests' layers, layer rows' blobs."""
+        keep: set[str] = set()
+        for r in self.db.query("SELECT config_digest, manifest_digest FROM images"):
+            keep.add(r["config_digest"])
+            if r["manifest_digest"]:
+                keep.add(r["manifest_digest"])
+                try:
+                    manifest = json.loads(self.blobs.read(r["manifest_digest"]))
+                    keep.update(d["digest"] for d in manifest.get("layers", []))
+                except (OSError, ValueError, KeyError, TypeError, InvalidArgument):
+                    pass
+        for r in self.db.query("SELECT digest FROM layers WHERE digest IS NOT NULL"):
+            keep.add(r["digest"])
+        return keep
