@@ -25,7 +25,7 @@ def diff(state: State, container: str) -> None:
 
 
 def _bool(value: str) -> bool:
-    v = value.lower()
+    v = value.lower().removeprefix("=")  # pflag spells short ones -H=false
     if v in ("true", "1", "t", "yes"):
         return True
     if v in ("false", "0", "f", "no"):
