@@ -21,6 +21,7 @@ import errno
 import hashlib
 import json
 import os
+import posixpath
 import re
 import secrets
 import shutil
@@ -261,9 +262,11 @@ class _Counter:
     def __init__(self, f: BinaryIO, progress: Progress | None) -> None:
         self.f = f
         self.progress = progress
+        self.seen = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.f.read(n)
+        self.seen += len(data)
         if self.progress and data:
             self.progress(len(data))
         return data
@@ -298,13 +301,13 @@ class _Extracted:
         self.links: dict[str, str] = {}  # name → target name (archive-relative)
         self._n = 0
 
-    def extract(self, src: BinaryIO) -> None:
+    def extract(self, src: _Counter) -> None:
         try:
             tar = tarfile.open(fileobj=src, mode="r|*", bufsize=CHUNK)  # type: ignore[call-overload]
-        except tarfile.ReadError:
+        except (tarfile.ReadError, EOFError):
+            if src.seen == 0:
+                raise LoadError("load: the input is empty") from None
             raise LoadError("load: the input is not a tar archive (plain, gzip, bzip2 or xz)") from None
-        except EOFError:
-            raise LoadError("load: the input is empty") from None
         name = "(start)"
         try:
             with tar:
@@ -313,9 +316,9 @@ class _Extracted:
                     if m.isreg():
                         self._file(name, tar, m)
                     elif m.issym():
-                        base = name.rsplit("/", 1)[0] if "/" in name else ""
-                        target = m.linkname if m.linkname.startswith("/") else f"{base}/{m.linkname}"
-                        self.links[name] = _member_name(target)
+                        base = posixpath.dirname(name)
+                        target = m.linkname if m.linkname.startswith("/") else posixpath.join(base, m.linkname)
+                        self.links[name] = _member_name(posixpath.normpath("/" + target))
                     elif m.islnk():
                         self.links[name] = _member_name(m.linkname)
         except (tarfile.ReadError, EOFError, tarfile.HeaderError, ValueError, OSError) as e:
@@ -502,7 +505,7 @@ def load(ctx: Context, src: BinaryIO, progress: Progress | None = None,
     work.mkdir()
     try:
         ex = _Extracted(work)
-        ex.extract(_Counter(src, progress))  # type: ignore[arg-type]
+        ex.extract(_Counter(src, progress))
         if "manifest.json" in ex.files or "manifest.json" in ex.links:
             plans = _plan_docker(ex)
         elif "index.json" in ex.files:
