@@ -98,3 +98,21 @@ def test_entry_point_cache_follows_installs(tmp_path, monkeypatch: pytest.Monkey
     time.sleep(0.01)
     install("two", "second")  # a new .dist-info changes the directory's mtime
     assert _moorage_entry_points(cache) == [("first", "one_mod"), ("second", "two_mod")]
+
+
+def test_builtin_drivers_implement_exactly_the_storage_protocol() -> None:
+    """commit/diff/export reach drivers only through the protocol, so a
+    third-party driver needs nothing the protocol does not name."""
+    from moorage.storage.api import StorageDriver
+    from moorage.storage.overlay import OverlayDriver
+    from moorage.storage.vfs import VfsDriver
+
+    wanted = {n for n, v in vars(StorageDriver).items() if callable(v) and not n.startswith("_")}
+    assert {"create_layer", "mount", "unmount", "changes", "diff", "layer_path"} <= wanted
+    for cls in (OverlayDriver, VfsDriver):
+        missing = {n for n in wanted if not callable(getattr(cls, n, None))}
+        assert not missing, f"{cls.__name__} lacks {missing}"
+    import moorage.image.commit as commit_mod
+
+    src = Path(commit_mod.__file__).read_text()
+    assert "upper_path" not in src and "hasattr(driver" not in src

@@ -7,7 +7,10 @@ Layer and container ids are opaque hex strings chosen by the engine."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from moorage.storage.changes import Change
 
 
 class StorageDriver(Protocol):
@@ -27,6 +30,10 @@ class StorageDriver(Protocol):
 
     def layer_exists(self, layer_id: str) -> bool: ...
 
+    def layer_path(self, layer_id: str) -> str:
+        """The layer's directory as this driver keeps it (its own changes, or a full tree)."""
+        ...
+
     def prepare(self, container_id: str, layer_ids: list[str]) -> None:
         """Create the container's writable layer over ``layer_ids`` (bottom first)."""
         ...
@@ -44,3 +51,14 @@ class StorageDriver(Protocol):
         ...
 
     def rootfs_path(self, container_id: str) -> str: ...
+
+    def changes(self, container_id: str, layer_ids: list[str]) -> list[Change]:
+        """What the container changed over ``layer_ids`` (``diff``), sorted by path.
+
+        :mod:`moorage.storage.changes` has helpers for upper dirs and full trees."""
+        ...
+
+    def diff(self, container_id: str, layer_ids: list[str], output: str) -> str:
+        """Write the container's changes as a layer tar (whiteouts for deletions)
+        to ``output`` (fsynced); return its diff_id (``sha256:…``)."""
+        ...

@@ -12,6 +12,7 @@ from moorage import _core
 from moorage.plugin.manager import Registry
 from moorage.plugin.markers import hookimpl
 from moorage.storage._common import is_mounted, remove_tree
+from moorage.storage.changes import Change, overlay_changes
 
 
 class OverlayDriver:
@@ -67,6 +68,13 @@ class OverlayDriver:
         lower = [str(self._diff(lid)) for lid in reversed(layer_ids)]
         _core.mount_overlay(lower, str(base / "upper"), str(base / "work"), str(merged), False)
         return str(merged)
+
+    def changes(self, container_id: str, layer_ids: list[str]) -> list[Change]:
+        lowers = [self._diff(lid) for lid in reversed(layer_ids)]
+        return overlay_changes(Path(self.upper_path(container_id)), lowers)
+
+    def diff(self, container_id: str, layer_ids: list[str], output: str) -> str:
+        return str(_core.diff_layer(self.upper_path(container_id), output)["diff_id"])
 
     def unmount(self, container_id: str) -> None:
         merged = self.containers / container_id / "merged"

@@ -13,6 +13,7 @@ from moorage.errors import MoorageError
 from moorage.plugin.manager import Registry
 from moorage.plugin.markers import hookimpl
 from moorage.storage._common import remove_tree
+from moorage.storage.changes import Change, tree_changes, write_tree_diff
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
@@ -73,6 +74,22 @@ class VfsDriver:
     def mount(self, container_id: str, layer_ids: list[str]) -> str:
         self.prepare(container_id, layer_ids)
         return self.rootfs_path(container_id)
+
+    def changes(self, container_id: str, layer_ids: list[str]) -> list[Change]:
+        return tree_changes(self._base(layer_ids), Path(self.rootfs_path(container_id)))
+
+    def diff(self, container_id: str, layer_ids: list[str], output: str) -> str:
+        rootfs = Path(self.rootfs_path(container_id))
+        write_tree_diff(rootfs, tree_changes(self._base(layer_ids), rootfs), Path(output))
+        return str(_core.sha256_file(output))
+
+    def _base(self, layer_ids: list[str]) -> Path:
+        """The image's full tree (its top layer), or an empty dir for an image without layers."""
+        if layer_ids:
+            return self.layers / layer_ids[-1]
+        empty = self.home / "empty"
+        empty.mkdir(parents=True, exist_ok=True)
+        return empty
 
     def unmount(self, container_id: str) -> None:
         return None
