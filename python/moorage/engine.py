@@ -313,8 +313,8 @@ class ImageCollection:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def load(self, path: str | os.PathLike[str] | Any) -> builtins.list[Image]:
-        """``docker load``: every image of an archive (path or binary file object)."""
+    def load(self, path: str | os.PathLike[str] | int | Any) -> builtins.list[Image]:
+        """``docker load``: every image of an archive (path, binary file object, or fd)."""
         return [r.image for r in self.load_report(path)]
 
     def load_report(self, path: str | os.PathLike[str] | Any, progress: Any = None,
@@ -322,14 +322,16 @@ class ImageCollection:
         """Like :meth:`load`, returning ``archive.Loaded`` (image + the names the archive gave it)."""
         from moorage.image import archive
 
-        if hasattr(path, "read"):
+        if isinstance(path, int) or hasattr(path, "read"):  # an fd at the archive's start, or a file object
             return archive.load(self._engine.ctx, path, progress, on_image)  # type: ignore[arg-type]
         try:
-            f = open(path, "rb")
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise InvalidArgument(f"open {path}: no such file or directory") from None
-        with f:
-            return archive.load(self._engine.ctx, f, progress, on_image)
+        try:
+            return archive.load(self._engine.ctx, fd, progress, on_image)
+        finally:
+            os.close(fd)
 
 
 class Engine:

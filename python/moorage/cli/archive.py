@@ -72,7 +72,7 @@ def load(state: State, input_: str | None, quiet: bool) -> None:
     if input_ is None:
         if sys.stdin.isatty():
             raise fail("requested load from stdin, but stdin is empty", 1)
-        source: Any = sys.stdin.buffer
+        source: Any = sys.stdin.fileno()
     else:
         try:
             total = os.stat(input_).st_size

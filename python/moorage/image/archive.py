@@ -26,6 +26,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import stat
 import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -257,19 +258,112 @@ def save(ctx: Context, names: Iterable[str], fd: int, fmt: str = "docker-archive
 
 # ===================================================================== load
 class _Counter:
-    """Counts bytes read from the outer stream (for the progress bar)."""
+    """Counts bytes read from a file object (the compressed-input path)."""
 
-    def __init__(self, f: BinaryIO, progress: Progress | None) -> None:
+    def __init__(self, f: Any, progress: Progress | None) -> None:
         self.f = f
         self.progress = progress
         self.seen = 0
 
     def read(self, n: int = -1) -> bytes:
-        data = self.f.read(n)
+        data: bytes = self.f.read(n)
         self.seen += len(data)
         if self.progress and data:
             self.progress(len(data))
         return data
+
+
+class _FdSource:
+    """The outer archive as a raw fd: headers are read, bodies are moved to
+    their files in the kernel (copy_file_range from a file, splice from a
+    pipe), so a large archive is never copied through Python."""
+
+    def __init__(self, fd: int, progress: Progress | None) -> None:
+        self.fd = fd
+        self.progress = progress
+        self.head = b""  # bytes read ahead (the magic-number peek)
+        self.seen = 0
+        mode = os.fstat(fd).st_mode
+        self.kind = "file" if stat.S_ISREG(mode) else "pipe" if stat.S_ISFIFO(mode) else "other"
+
+    def _count(self, n: int) -> None:
+        self.seen += n
+        if self.progress and n:
+            self.progress(n)
+
+    def peek(self, n: int) -> bytes:
+        while len(self.head) < n:
+            chunk = os.read(self.fd, n - len(self.head))
+            if not chunk:
+                break
+            self.head += chunk
+        return self.head[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (short only at the end)."""
+        out = bytearray()
+        if self.head:
+            take = self.head if n < 0 else self.head[:n]
+            self.head = self.head[len(take):]
+            out += take
+        while n < 0 or len(out) < n:
+            chunk = os.read(self.fd, CHUNK if n < 0 else min(CHUNK, n - len(out)))
+            if not chunk:
+                break
+            out += chunk
+        self._count(len(out))
+        return bytes(out)
+
+    def copy_to(self, out: int, n: int) -> int:
+        """Move ``n`` bytes to the fd ``out``; returns how many there were."""
+        done = 0
+        if self.head:
+            take = self.head[:n]
+            self.head = self.head[len(take):]
+            os.write(out, take)
+            done += len(take)
+            self._count(len(take))
+        while done < n:
+            want = min(n - done, 1 << 30)
+            if self.kind == "file":
+                try:
+                    got = os.copy_file_range(self.fd, out, want)
+                except OSError as e:  # another filesystem (EXDEV), or no support: sendfile does any pair
+                    if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                        raise
+                    self.kind = "sendfile"
+                    continue
+            elif self.kind == "sendfile":
+                got = os.sendfile(out, self.fd, None, want)
+            elif self.kind == "pipe":
+                got = os.splice(self.fd, out, want)
+            else:
+                chunk = os.read(self.fd, min(want, CHUNK))
+                got = len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view):]
+            if got == 0:
+                break
+            done += got
+            self._count(got)
+        return done
+
+    def skip(self, n: int) -> int:
+        if self.kind in ("file", "sendfile") and not self.head:
+            size = os.fstat(self.fd).st_size
+            pos = os.lseek(self.fd, 0, os.SEEK_CUR)
+            step = min(n, max(size - pos, 0))
+            os.lseek(self.fd, step, os.SEEK_CUR)
+            self._count(step)
+            return step
+        done = 0
+        while done < n:
+            got = len(self.read(min(CHUNK, n - done)))
+            if got == 0:
+                break
+            done += got
+        return done
 
 
 def _member_name(name: str) -> str:
@@ -292,16 +386,149 @@ def _clean_stale(tmp: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+class _Truncated(Exception):
+    pass
+
+
+def _octal(field: bytes) -> int:
+    if field and field[0] & 0x80:  # base-256 (GNU) for large values
+        return int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
+    text = field.split(b"\0", 1)[0].strip(b" \0")
+    return int(text, 8) if text else 0
+
+
+def _cstr(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _pax(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        sp = data.index(b" ", pos)
+        length = int(data[pos:sp])
+        key, _, value = data[sp + 1:pos + length - 1].partition(b"=")
+        out[key.decode()] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
 class _Extracted:
-    """The archive's regular files under ``dir``, with their sha256 and links."""
+    """The archive's regular files under ``dir`` (by archive name), its links,
+    and their sha256 once asked for."""
 
     def __init__(self, dir: Path) -> None:
         self.dir = dir
-        self.files: dict[str, tuple[Path, str, int]] = {}  # name → (path, digest, size)
+        self.files: dict[str, tuple[Path, int]] = {}  # name → (path, size)
         self.links: dict[str, str] = {}  # name → target name (archive-relative)
+        self.digests: dict[Path, str] = {}
         self._n = 0
 
-    def extract(self, src: _Counter) -> None:
+    def _path(self) -> Path:
+        self._n += 1
+        return self.dir / f"{self._n:06d}"
+
+    def _link(self, name: str, target: str, symbolic: bool) -> None:
+        if symbolic and not target.startswith("/"):
+            target = posixpath.join(posixpath.dirname(name), target)
+        self.links[name] = _member_name(posixpath.normpath("/" + target))
+        self.files.pop(name, None)
+
+    def extract(self, src: BinaryIO | int, progress: Progress | None) -> None:
+        """Read the whole outer archive once (plain tar from an fd: zero-copy; compressed: tarfile)."""
+        try:
+            if isinstance(src, int):
+                fd = _FdSource(src, progress)
+                magic = fd.peek(6)
+                if not magic:
+                    raise LoadError("load: the input is empty")
+                if magic[:4] == b"\x28\xb5\x2f\xfd":
+                    raise LoadError("load: zstd-compressed archives are not supported; decompress it first")
+                if magic[:2] == b"\x1f\x8b" or magic[:3] == b"BZh" or magic == b"\xfd7zXZ\x00":
+                    self._extract_tarfile(_Counter(fd, None))
+                else:
+                    self._extract_fd(fd)
+            else:
+                counter = _Counter(src, progress)
+                self._extract_tarfile(counter)
+        except _Truncated as e:
+            raise LoadError(f"load: the archive is truncated at entry {e}") from None
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise LoadError(f"load: no space left on device while extracting the archive to {self.dir}") from None
+            raise LoadError(f"load: reading the archive: {e.strerror or e}") from None
+
+    def _extract_fd(self, src: _FdSource) -> None:
+        pax_global: dict[str, str] = {}
+        pending: dict[str, str] = {}
+        name = "(start)"
+        first = True
+        while True:
+            block = src.read(512)
+            if len(block) < 512:
+                if first and len(block) < 512:
+                    raise LoadError("load: the input is not a tar archive (plain, gzip, bzip2 or xz)")
+                raise _Truncated(f"{name} (the archive ends without its end-of-archive blocks)")
+            if block == bytes(512):
+                src.skip(1 << 62)  # the rest is padding: drain it so a writer on a pipe is not cut off
+                return
+            try:
+                chk, size = _octal(block[148:156]), _octal(block[124:136])
+            except ValueError:
+                chk = size = -1
+            if chk not in (sum(block[:148]) + 256 + sum(block[156:]),
+                           sum(b - 256 if b > 127 else b for b in block[:148] + b" " * 8 + block[156:])):
+                if first:
+                    raise LoadError("load: the input is not a tar archive (plain, gzip, bzip2 or xz)")
+                raise LoadError(f"load: the archive is corrupt: bad header checksum after entry {name}")
+            first = False
+            kind = block[156:157]
+            raw_name = _cstr(block[0:100])
+            if block[257:263] == b"ustar\0" and block[345]:
+                raw_name = _cstr(block[345:500]) + "/" + raw_name
+            linkname = _cstr(block[157:257])
+            padded = size + (-size % 512)
+            if kind in (b"x", b"g", b"L", b"K"):
+                data = src.read(padded)
+                if len(data) < padded:
+                    raise _Truncated(f"{name} (in an extended header)")
+                data = data[:size]
+                if kind == b"x":
+                    pending.update(_pax(data))
+                elif kind == b"g":
+                    pax_global.update(_pax(data))
+                elif kind == b"L":
+                    pending["path"] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                else:
+                    pending["linkpath"] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                continue
+            meta = {**pax_global, **pending}
+            pending = {}
+            name = _member_name(meta.get("path", raw_name))
+            linkname = meta.get("linkpath", linkname)
+            if "size" in meta:
+                size = int(meta["size"])
+                padded = size + (-size % 512)
+            if kind in (b"0", b"\0", b"7"):
+                path = self._path()
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+                try:
+                    got = src.copy_to(fd, size)
+                finally:
+                    os.close(fd)
+                if got < size or src.skip(padded - size) < padded - size:
+                    raise _Truncated(name)
+                self.files[name] = (path, size)
+                self.links.pop(name, None)
+                continue
+            if kind == b"2":
+                self._link(name, linkname, True)
+            elif kind == b"1":
+                self._link(name, linkname, False)
+            if src.skip(padded) < padded:
+                raise _Truncated(name)
+
+    def _extract_tarfile(self, src: _Counter) -> None:
         try:
             tar = tarfile.open(fileobj=src, mode="r|*", bufsize=CHUNK)  # type: ignore[call-overload]
         except (tarfile.ReadError, EOFError):
@@ -314,51 +541,41 @@ class _Extracted:
                 for m in tar:
                     name = _member_name(m.name)
                     if m.isreg():
-                        self._file(name, tar, m)
+                        f = tar.extractfile(m)
+                        if f is None:
+                            continue
+                        path = self._path()
+                        with open(path, "wb") as out:
+                            shutil.copyfileobj(f, out, CHUNK)
+                            if out.tell() != m.size:
+                                raise _Truncated(name)
+                        self.files[name] = (path, m.size)
+                        self.links.pop(name, None)
                     elif m.issym():
-                        base = posixpath.dirname(name)
-                        target = m.linkname if m.linkname.startswith("/") else posixpath.join(base, m.linkname)
-                        self.links[name] = _member_name(posixpath.normpath("/" + target))
+                        self._link(name, m.linkname, True)
                     elif m.islnk():
-                        self.links[name] = _member_name(m.linkname)
-        except (tarfile.ReadError, EOFError, tarfile.HeaderError, ValueError, OSError) as e:
-            if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-                raise LoadError(f"load: no space left on device while extracting {name} to {self.dir}") from None
-            if isinstance(e, OSError) and e.errno is not None:
-                raise LoadError(f"load: extracting {name}: {e.strerror}") from None
-            what = "is truncated" if isinstance(e, EOFError) or "unexpected end" in str(e) else f"is corrupt ({e})"
-            raise LoadError(f"load: the archive {what} at entry {name}") from None
-
-    def _file(self, name: str, tar: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        f = tar.extractfile(m)
-        if f is None:
-            return
-        self._n += 1
-        path = self.dir / f"{self._n:06d}"
-        h = hashlib.sha256()
-        got = 0
-        with open(path, "wb") as out:
-            while True:
-                chunk = f.read(CHUNK)
-                if not chunk:
-                    break
-                h.update(chunk)
-                out.write(chunk)
-                got += len(chunk)
-        if got != m.size:
-            raise EOFError(name)
-        digest = "sha256:" + h.hexdigest()
-        mb = _BLOB_NAME.match(name)
-        if mb and digest[7:] != mb.group(1):
-            raise LoadError(f"load: blob sha256:{mb.group(1)} in the archive has content digest {digest}")
-        self.files[name] = (path, digest, got)
-        self.links.pop(name, None)
+                        self._link(name, m.linkname, False)
+        except (tarfile.ReadError, EOFError, tarfile.HeaderError, ValueError) as e:
+            if isinstance(e, EOFError) or "unexpected end" in str(e):
+                raise _Truncated(name) from None
+            raise LoadError(f"load: the archive is corrupt at entry {name} ({e})") from None
 
     def lookup(self, name: str, what: str, missing: str | None = None) -> tuple[Path, str, int]:
+        """(path, sha256, size) of an archive file, following links; a file
+        named ``blobs/sha256/<hex>`` must hash to that name."""
+        from moorage import _core
+
         n = _member_name(name)
         for _ in range(16):
             if n in self.files:
-                return self.files[n]
+                path, size = self.files[n]
+                if path not in self.digests:
+                    self.digests[path] = _core.sha256_file(str(path))
+                    mb = _BLOB_NAME.match(n)
+                    if mb and self.digests[path][7:] != mb.group(1):
+                        raise LoadError(f"load: blob sha256:{mb.group(1)} in the archive has content digest "
+                                        f"{self.digests[path]}")
+                return path, self.digests[path], size
             if n not in self.links:
                 break
             n = self.links[n]
@@ -377,8 +594,7 @@ class _Extracted:
     def layer_input(self, path: Path, digest: str) -> LayerInput:
         """A private name for the file (add_image moves it into the blobs; the
         same blob may serve several layers or images)."""
-        self._n += 1
-        link = self.dir / f"{self._n:06d}.layer"
+        link = self._path()
         os.link(path, link)
         return LayerInput(link, digest, adopt=True)
 
@@ -495,9 +711,10 @@ def _space(e: BaseException) -> LoadError | None:
     return None
 
 
-def load(ctx: Context, src: BinaryIO, progress: Progress | None = None,
+def load(ctx: Context, src: BinaryIO | int, progress: Progress | None = None,
          on_image: Callable[[int, int], None] | None = None) -> list[Loaded]:
-    """Load every image of the archive read from ``src``."""
+    """Load every image of the archive read from ``src`` (a file object, or a
+    raw fd positioned at the archive's start: the zero-copy path)."""
     tmp = ctx.images.blobs.tmp
     _clean_stale(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
@@ -505,7 +722,7 @@ def load(ctx: Context, src: BinaryIO, progress: Progress | None = None,
     work.mkdir()
     try:
         ex = _Extracted(work)
-        ex.extract(_Counter(src, progress))
+        ex.extract(src, progress)
         if "manifest.json" in ex.files or "manifest.json" in ex.links:
             plans = _plan_docker(ex)
         elif "index.json" in ex.files:
