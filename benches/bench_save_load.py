@@ -115,7 +115,9 @@ class Moorage:
         return [PY, "-m", "moorage.cli", "--root", str(root), "--runroot", str(run)]
 
     def load_source(self, archive: Path) -> None:
-        subprocess.run([*self.src, "load", "-q", "-i", str(archive)], check=True, capture_output=True)
+        p = subprocess.run([*self.src, "load", "-q", "-i", str(archive)], capture_output=True)
+        if p.returncode:
+            raise RuntimeError(f"{self.name} load failed: {p.stderr.decode()}")
 
     def round(self) -> float:
         dst = self._roots("dst")
@@ -129,6 +131,7 @@ class Moorage:
         if rc or b.returncode:
             raise RuntimeError(f"moorage save|load failed: {b.stderr.decode()}")
         self._drop(dst)
+        os.sync()  # the next round starts with no writeback pending from this one
         return took
 
     @staticmethod
@@ -150,12 +153,15 @@ class Podman:
     def _store(self, tag: str) -> list[str]:
         base = self.work / f"p-{tag}"
         (base / "tmp").mkdir(parents=True, exist_ok=True)
+        run = tempfile.mkdtemp(prefix="pb-", dir="/run")  # podman wants a runroot under 50 characters
         return ["podman", "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", "runc",
-                "--storage-driver", "overlay", "--root", str(base / "root"), "--runroot", str(base / "runroot"),
+                "--storage-driver", "overlay", "--root", str(base / "root"), "--runroot", run,
                 "--tmpdir", str(base / "tmp")]
 
     def load_source(self, archive: Path) -> None:
-        subprocess.run([*self.src, "load", "-q", "-i", str(archive)], check=True, capture_output=True)
+        p = subprocess.run([*self.src, "load", "-q", "-i", str(archive)], capture_output=True)
+        if p.returncode:
+            raise RuntimeError(f"{self.name} load failed: {p.stderr.decode()}")
 
     def round(self) -> float:
         dst = self._store("dst")
@@ -170,11 +176,13 @@ class Podman:
         if rc or b.returncode:
             raise RuntimeError(f"podman save|load failed: {b.stderr.decode()}")
         self._drop(dst)
+        os.sync()
         return took
 
     def _drop(self, args: list[str]) -> None:
         subprocess.run([*args, "system", "reset", "-f"], capture_output=True)
         shutil.rmtree(Path(args[args.index("--root") + 1]).parent, ignore_errors=True)
+        shutil.rmtree(args[args.index("--runroot") + 1], ignore_errors=True)
 
     def close(self) -> None:
         self._drop(self.src)
@@ -185,14 +193,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--small-mb", type=int, default=90)
     ap.add_argument("--large-mb", type=int, default=200)
+    ap.add_argument("--dir", default=None, help="where the stores live (e.g. /dev/shm to leave the disk out)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root")
-    work = Path(tempfile.mkdtemp(prefix="moorage-bench-saveload-"))
+    work = Path(tempfile.mkdtemp(prefix="moorage-bench-saveload-", dir=args.dir))
     engines: list[Moorage | Podman] = []
     try:
         archive = make_image(work, args.small_mb, args.large_mb)
-        print(f"image: {archive.stat().st_size / 1e6:.0f} MB archive, 3 layers", flush=True)
+        print(f"image: {archive.stat().st_size / 1e6:.0f} MB archive, 3 layers; stores under {work}", flush=True)
         engines.append(Moorage(work))
         if shutil.which("podman"):
             engines.append(Podman(work))
@@ -200,6 +209,7 @@ def main() -> None:
             print("podman: absent")
         for e in engines:
             e.load_source(archive)
+        os.sync()
         times: dict[str, list[float]] = {e.name: [] for e in engines}
         for r in range(args.rounds):
             for e in engines:
