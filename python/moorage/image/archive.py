@@ -715,45 +715,48 @@ def load(ctx: Context, src: BinaryIO | int, progress: Progress | None = None,
          on_image: Callable[[int, int], None] | None = None) -> list[Loaded]:
     """Load every image of the archive read from ``src`` (a file object, or a
     raw fd positioned at the archive's start: the zero-copy path)."""
-    tmp = ctx.images.blobs.tmp
-    _clean_stale(tmp)
-    tmp.mkdir(parents=True, exist_ok=True)
-    work = tmp / f"load-{os.getpid()}-{secrets.token_hex(6)}"
-    work.mkdir()
-    try:
-        ex = _Extracted(work)
-        ex.extract(src, progress)
-        if "manifest.json" in ex.files or "manifest.json" in ex.links:
-            plans = _plan_docker(ex)
-        elif "index.json" in ex.files:
-            plans = _plan_oci(ex)
-        else:
-            raise LoadError("load: the archive has neither manifest.json nor index.json")
-        for p in plans:
-            for n in p.names:
+    # Held shared for the whole load, so `system check --repair` or a prune
+    # (exclusive) never takes this load's temp directory for a leftover.
+    with ctx.images.gc_lock():
+        tmp = ctx.images.blobs.tmp
+        _clean_stale(tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
+        work = tmp / f"load-{os.getpid()}-{secrets.token_hex(6)}"
+        work.mkdir()
+        try:
+            ex = _Extracted(work)
+            ex.extract(src, progress)
+            if "manifest.json" in ex.files or "manifest.json" in ex.links:
+                plans = _plan_docker(ex)
+            elif "index.json" in ex.files:
+                plans = _plan_oci(ex)
+            else:
+                raise LoadError("load: the archive has neither manifest.json nor index.json")
+            for p in plans:
+                for n in p.names:
+                    try:
+                        reference.parse(n)
+                    except InvalidArgument as e:
+                        raise LoadError(f"load: the archive names an image {n!r}: {e}") from None
+            driver = ctx.driver(ctx.storage_driver)
+            out = []
+            for i, p in enumerate(plans):
+                if on_image:
+                    on_image(i, len(plans))
+                inputs = [ex.layer_input(path, digest) for path, digest in p.layers]
                 try:
-                    reference.parse(n)
-                except InvalidArgument as e:
-                    raise LoadError(f"load: the archive names an image {n!r}: {e}") from None
-        driver = ctx.driver(ctx.storage_driver)
-        out = []
-        for i, p in enumerate(plans):
-            if on_image:
-                on_image(i, len(plans))
-            inputs = [ex.layer_input(path, digest) for path, digest in p.layers]
-            try:
-                img = ctx.images.add_image(driver, ctx.storage_driver, inputs, p.config,
-                                           p.names[0] if p.names else None, p.manifest)
-            except InvalidLayer as e:
-                raise LoadError(f"load: {e}") from None
-            for n in p.names[1:]:
-                ctx.images.tag(img.id, n)
-            out.append(Loaded(ctx.images.get(img.id), p.names))
-        return out
-    except (OSError, OSFailure, sqlite3.OperationalError) as e:
-        err = _space(e)
-        if err is not None:
-            raise err from None
-        raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+                    img = ctx.images.add_image(driver, ctx.storage_driver, inputs, p.config,
+                                               p.names[0] if p.names else None, p.manifest)
+                except InvalidLayer as e:
+                    raise LoadError(f"load: {e}") from None
+                for n in p.names[1:]:
+                    ctx.images.tag(img.id, n)
+                out.append(Loaded(ctx.images.get(img.id), p.names))
+            return out
+        except (OSError, OSFailure, sqlite3.OperationalError) as e:
+            err = _space(e)
+            if err is not None:
+                raise err from None
+            raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
