@@ -257,7 +257,11 @@ def test_logs_since_and_ps_filters_and_templates(cli) -> None:
     a = cli.ok("run", "-d", "--name", "alpha", "-l", "team=x", "busybox", "sh", "-c", "echo early; sleep 1.5; echo late").strip()
     b = cli.ok("create", "--name", "beta", "busybox", "true").strip()
     cli.ok("wait", a)
-    assert cli.ok("logs", "--since", "1s", a) == "late\n"
+    from moorage.runtime.timefmt import parse_rfc3339
+
+    early_ts = parse_rfc3339(cli.ok("logs", "-t", a).split()[0])
+    assert cli.ok("logs", "--since", f"{early_ts + 1.0:.3f}", a) == "late\n"  # between the two lines
+    assert cli.ok("logs", "--since", "1h", a) == "early\nlate\n"
     assert cli.ok("logs", "--since", "2000-01-01T00:00:00Z", a) == "early\nlate\n"
     assert cli.ok("ps", "-aq", "-f", f"id={b[:6]}").split() == [b[:12]]
     assert cli.ok("ps", "-aq", "-f", "name=alp").split() == [a[:12]]
