@@ -233,6 +233,8 @@ def report(title: str, medians: dict[str, float], unit: str = "s", goal: str = "
 def bench_start(engines: list, rounds: int) -> None:
     med = alternate({e.name: e.run_true for e in engines}, rounds)
     report("run --rm --network none busybox /bin/true (median wall time)", med, goal="≤ 0.25× podman")
+    floor = alternate({"python -c pass": lambda: subprocess.run([PY, "-c", "pass"], check=True)}, rounds)
+    print(f"  (for scale: this interpreter starts and exits in {floor['python -c pass']:.4f} s; the CLI pays it per call)")
 
 
 def bench_runtime(work: Path, rounds: int) -> None:
