@@ -33,6 +33,18 @@ import _fixtures as fx
 PY = sys.executable
 
 
+def pids_where(pred: Callable[[Path], bool]) -> list[int]:
+    """Pids whose /proc entry satisfies ``pred`` (processes that vanish meanwhile are skipped)."""
+    out = []
+    for p in Path("/proc").glob("[0-9]*"):
+        try:
+            if pred(p):
+                out.append(int(p.name))
+        except OSError:
+            pass
+    return out
+
+
 class Moorage:
     name = "moorage"
 
@@ -57,15 +69,9 @@ class Moorage:
         subprocess.run([*self.base, "rm", "-f", *names], capture_output=True)
 
     def monitor_pids(self) -> list[int]:
-        out = []
-        for p in Path("/proc").glob("[0-9]*"):
-            try:
-                cmd = (p / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if len(cmd) > 1 and cmd[1] == b"monitor" and str(self.run_).encode() in b" ".join(cmd):
-                out.append(int(p.name))
-        return out
+        mark = str(self.run_).encode()
+        return pids_where(lambda p: (lambda cmd: len(cmd) > 1 and cmd[1] == b"monitor" and mark in b" ".join(cmd))(
+            (p / "cmdline").read_bytes().split(b"\0")))
 
     def close(self) -> None:
         ids = subprocess.run([*self.base, "ps", "-aq"], capture_output=True, text=True).stdout.split()
@@ -124,14 +130,7 @@ class Podman:
         subprocess.run([*self.base, "rm", "-f", "-t", "0", *names], capture_output=True)
 
     def monitor_pids(self) -> list[int]:
-        out = []
-        for p in Path("/proc").glob("[0-9]*"):
-            try:
-                if (p / "comm").read_text().strip() == "conmon":
-                    out.append(int(p.name))
-            except OSError:
-                pass
-        return out
+        return pids_where(lambda p: (p / "comm").read_text().strip() == "conmon")
 
     def close(self) -> None:
         subprocess.run([*self.base, "rm", "-a", "-f", "-t", "0"], capture_output=True)
@@ -177,14 +176,7 @@ class Docker:
         subprocess.run([*self.base, "rm", "-f", *names], capture_output=True)
 
     def monitor_pids(self) -> list[int]:
-        out = []
-        for p in Path("/proc").glob("[0-9]*"):
-            try:
-                if (p / "comm").read_text().strip().startswith("containerd-shim"):
-                    out.append(int(p.name))
-            except OSError:
-                pass
-        return out
+        return pids_where(lambda p: (p / "comm").read_text().strip().startswith("containerd-shim"))
 
     def close(self) -> None:
         ids = subprocess.run([*self.base, "ps", "-aq"], capture_output=True, text=True).stdout.split()
