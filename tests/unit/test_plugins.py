@@ -82,7 +82,7 @@ def test_entry_point_cache_follows_installs(tmp_path, monkeypatch: pytest.Monkey
 
     site = tmp_path / "site"
     site.mkdir()
-    monkeypatch.setattr(sys, "path", [str(site)])
+    monkeypatch.setattr(sys, "path", ["/script/dir", str(site)])
 
     def install(dist: str, ep: str) -> None:
         d = site / f"{dist}-1.0.dist-info"

@@ -98,12 +98,10 @@ def _moorage_entry_points(cache_dir: Path | None) -> list[tuple[str, str]]:
     import sys
 
     fingerprint: list[list[object]] = []
-    cwd = os.getcwd()
-    for entry in sys.path:
-        if entry in ("", ".", cwd):
-            # `python -m` puts the working directory first; its mtime changes all
-            # the time and it holds no installed distributions.
-            continue
+    # sys.path[0] is the script's directory (the console script's bin/) or the
+    # working directory (`python -m`): it holds no installed distributions and
+    # differs between the two ways of starting moorage.
+    for entry in sys.path[1:]:
         try:
             fingerprint.append([entry, os.stat(entry or ".").st_mtime_ns])
         except OSError:
