@@ -25,3 +25,10 @@ def test_restart_policy(text: str, name: str, n: int) -> None:
 def test_bad_restart_policy(text: str) -> None:
     with pytest.raises(InvalidArgument):
         RestartPolicy.parse(text)
+
+
+def test_archive_formats_match_the_cli_choice() -> None:
+    from moorage.cli.archive import FORMATS as CLI_FORMATS
+    from moorage.image.archive import FORMATS
+
+    assert CLI_FORMATS == FORMATS

@@ -13,7 +13,10 @@ import click
 from moorage.cli import State, cli, fail
 from moorage.cli.container import pass_state
 from moorage.cli.image import image_group
-from moorage.image.archive import FORMATS
+
+#: moorage.image.archive.FORMATS, spelled here so that starting the CLI does not
+#: import the archive code (and tarfile) for every command
+FORMATS = ("docker-archive", "oci-archive")
 
 
 @contextmanager
