@@ -54,7 +54,7 @@ def save(state: State, output: str | None, fmt: str, images: tuple[str, ...]) ->
     if output is None and sys.stdout.isatty():
         raise fail("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
     eng = state.engine
-    total = archive.save_total(eng.ctx, images) if sys.stderr.isatty() else None
+    total = archive.save_total(eng.ctx, images, fmt) if sys.stderr.isatty() else None
     with _progress("Saving", total, True) as (advance, _):
         if output is None:
             sys.stdout.flush()

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from moorage.errors import InvalidArgument, InvalidLayer, MoorageError, OSFailure
 from moorage.image import reference
-from moorage.image.store import MEDIA_CONFIG, MEDIA_MANIFEST, Image, LayerInput
+from moorage.image.store import MEDIA_CONFIG, MEDIA_MANIFEST, Image, LayerInput, index_entries
 
 if TYPE_CHECKING:
     from moorage.engine import Context
@@ -64,6 +64,7 @@ ANNOTATION_REF = "org.opencontainers.image.ref.name"
 ANNOTATION_CONTAINERD = "io.containerd.image.name"
 OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 CHUNK = 1 << 20
+MAX_MANIFEST = 4 << 20  #: a platform manifest kept beside an index larger than this is left out
 _BLOB_NAME = re.compile(r"^blobs/sha256/([a-f0-9]{64})$")
 _OLD_CONFIG_NAME = re.compile(r"^([a-f0-9]{64})\.json$")
 
@@ -86,6 +87,10 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def _is_digest(d: str) -> bool:
+    return re.fullmatch(r"sha256:[a-f0-9]{64}", d) is not None
+
+
 def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -99,6 +104,8 @@ class _SaveImage:
     config_digest: str
     layers: list[dict[str, Any]]  #: descriptors
     tags: list[reference.Reference]
+    index: bytes | None = None  #: the stored multi-platform index (its manifest among those it lists)
+    index_manifests: list[str] = field(default_factory=list)  #: the index's other manifests in the store
 
 
 def _collect(ctx: Context, names: Iterable[str]) -> list[_SaveImage]:
@@ -123,6 +130,13 @@ def _collect(ctx: Context, names: Iterable[str]) -> list[_SaveImage]:
                 if not store.blobs.exists(d["digest"]):
                     raise MoorageError(f"save: blob {d['digest']} of image {img.short_id} is missing from the store")
             out[img.id] = _SaveImage(img, manifest, img.manifest_digest, m["config"]["digest"], m["layers"], [])
+            if img.index_digest and store.blobs.exists(img.index_digest):
+                index = store.blobs.read(img.index_digest)
+                listed = index_entries(index)
+                if img.manifest_digest in listed:
+                    out[img.id].index = index
+                    out[img.id].index_manifests = [d for d in listed if d != img.manifest_digest
+                                                   and _is_digest(d) and store.blobs.exists(d)]
             order.append(img.id)
         if tag is not None and tag not in out[img.id].tags:
             out[img.id].tags.append(tag)
@@ -193,15 +207,18 @@ class _TarWriter:
         self._write(b"\0" * (tarfile.BLOCKSIZE * 2))
 
 
-def save_total(ctx: Context, names: Iterable[str]) -> int:
-    """Bytes of blobs a save of ``names`` writes (for a progress bar)."""
+def save_total(ctx: Context, names: Iterable[str], fmt: str = "docker-archive") -> int:
+    """Bytes of blobs a save of ``names`` writes from files (for a progress bar)."""
     total = 0
     seen: set[str] = set()
     for s in _collect(ctx, names):
-        for d in [{"digest": s.config_digest}, *s.layers]:
-            if d["digest"] not in seen:
-                seen.add(d["digest"])
-                total += ctx.images.blobs.path(d["digest"]).stat().st_size
+        files = [s.config_digest, *(d["digest"] for d in s.layers)]
+        if s.index is not None and fmt != "docker-archive":
+            files += [*s.index_manifests, _sha(s.index)]
+        for digest in files:
+            if digest not in seen:
+                seen.add(digest)
+                total += ctx.images.blobs.path(digest).stat().st_size
     return total
 
 
@@ -219,6 +236,11 @@ def save(ctx: Context, names: Iterable[str], fd: int, fmt: str = "docker-archive
     for s in images:
         desc = {"mediaType": json.loads(s.manifest).get("mediaType") or MEDIA_MANIFEST,
                 "digest": s.manifest_digest, "size": len(s.manifest)}
+        if s.index is not None and not docker:
+            # The multi-platform index, as loaded: its digest survives a round
+            # trip; of the other platforms only the manifests are there.
+            desc = {"mediaType": json.loads(s.index).get("mediaType") or MEDIA_INDEX,
+                    "digest": _sha(s.index), "size": len(s.index)}
         if not s.tags:
             index.append(desc)
         for t in s.tags:
@@ -253,6 +275,11 @@ def save(ctx: Context, names: Iterable[str], fd: int, fmt: str = "docker-archive
         if s.manifest_digest not in written:
             written.add(s.manifest_digest)
             w.add_bytes(f"blobs/sha256/{s.manifest_digest[7:]}", s.manifest)
+        if s.index is not None and not docker:
+            for extra in [*s.index_manifests, _sha(s.index)]:
+                if extra not in written:
+                    written.add(extra)
+                    w.add_file(f"blobs/sha256/{extra[7:]}", blobs.path(extra))
     w.close()
 
 
@@ -605,6 +632,8 @@ class _Plan:
     layers: list[tuple[Path, str]]
     names: list[str]
     manifest: bytes | None = None
+    index: bytes | None = None  #: the multi-platform index the manifest was chosen from
+    others: list[bytes] = field(default_factory=list)  #: the index's other manifests present in the archive
 
 
 def _json(path: Path, what: str) -> Any:
@@ -662,7 +691,17 @@ def _plan_manifest(ex: _Extracted, desc: dict[str, Any], names: list[str], depth
             pick = entries
         if not pick:
             raise LoadError(f"load: index {digest} has no linux/amd64 image")
-        return _plan_manifest(ex, pick[0], names, depth + 1)
+        plan = _plan_manifest(ex, pick[0], names, depth + 1)
+        if plan.index is None and plan.manifest is not None:
+            # The innermost index is the image's (an outer one only wraps it);
+            # the other platforms' manifests are kept when the archive has them.
+            plan.index = path.read_bytes()
+            for m in entries:
+                if m is not pick[0] and isinstance(m, dict) and m.get("mediaType") in MANIFEST_TYPES:
+                    other = _other_manifest(ex, m)
+                    if other is not None:
+                        plan.others.append(other)
+        return plan
     if media not in MANIFEST_TYPES:
         raise LoadError(f"load: manifest {digest} has unsupported media type {media!r}")
     raw = path.read_bytes()
@@ -682,6 +721,26 @@ def _plan_manifest(ex: _Extracted, desc: dict[str, Any], names: list[str], depth
         lpath, ldigest, _ = ex.blob(d, "layer")
         layers.append((lpath, ldigest))
     return _Plan(cpath.read_bytes(), layers, names, raw)
+
+
+def _other_manifest(ex: _Extracted, desc: dict[str, Any]) -> bytes | None:
+    """Another platform's manifest, when the archive has it (its blobs need not be there)."""
+    digest = desc.get("digest")
+    if not isinstance(digest, str) or not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
+        return None
+    name = f"blobs/sha256/{digest[7:]}"
+    if name not in ex.files and name not in ex.links:
+        return None
+    path, _, size = ex.blob(desc, "manifest")  # present: it must match its digest and size
+    if size > MAX_MANIFEST:
+        return None
+    data = path.read_bytes()
+    try:
+        if not isinstance(json.loads(data), dict):
+            return None
+    except ValueError:
+        return None
+    return data
 
 
 def _plan_oci(ex: _Extracted) -> list[_Plan]:
@@ -746,8 +805,8 @@ def load(ctx: Context, src: BinaryIO | int, progress: Progress | None = None,
                 inputs = [ex.layer_input(path, digest) for path, digest in p.layers]
                 try:
                     img = ctx.images.add_image(driver, ctx.storage_driver, inputs, p.config,
-                                               p.names[0] if p.names else None, p.manifest)
-                except InvalidLayer as e:
+                                               p.names[0] if p.names else None, p.manifest, p.index, p.others)
+                except (InvalidLayer, InvalidArgument) as e:
                     raise LoadError(f"load: {e}") from None
                 for n in p.names[1:]:
                     ctx.images.tag(img.id, n)

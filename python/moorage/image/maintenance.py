@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moorage.errors import MoorageError
-from moorage.image.store import Image, chain_ids
+from moorage.image.store import Image, chain_ids, index_entries
 from moorage.storage._common import remove_tree
 
 if TYPE_CHECKING:
@@ -314,6 +314,11 @@ def _check(ctx: Context, repair: bool, rep: CheckReport) -> None:
                 manifest = json.loads(blobs.read(md))
             except ValueError:
                 problems.append(f"manifest blob {md} is not JSON")
+        idx = row["index_digest"]
+        if idx and (idx in corrupt or not blobs.exists(idx)):
+            problems.append(f"index blob {idx} is missing or corrupt")
+        elif idx and md and md not in index_entries(blobs.read(idx)):
+            problems.append(f"index {idx} does not list its manifest {md}")
         chains = json.loads(row["layers"])
         if config is not None:
             diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -32,6 +32,18 @@ MEDIA_LAYER = {
     "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
     "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
 }
+
+
+def index_entries(index_bytes: bytes) -> builtins.list[str]:
+    """The digests an OCI index / Docker manifest list lists (``[]`` when it is not one)."""
+    try:
+        index = json.loads(index_bytes)
+    except ValueError:
+        return []
+    entries = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(entries, builtins.list):
+        return []
+    return [e["digest"] for e in entries if isinstance(e, dict) and isinstance(e.get("digest"), str)]
 
 
 def chain_ids(diff_ids: list[str]) -> list[str]:
@@ -73,6 +85,7 @@ class Image:
     created: str
     manifest_digest: str | None
     tags: list[str] = field(default_factory=list)  #: normalized references
+    index_digest: str | None = None  #: the OCI index / manifest list ``manifest_digest`` was chosen from
 
     @property
     def short_id(self) -> str:
@@ -163,6 +176,7 @@ class ImageStore:
             created=row["created"] or "",
             manifest_digest=row["manifest_digest"],
             tags=tags,
+            index_digest=row["index_digest"],
         )
 
     def get(self, name: str) -> Image:
@@ -246,10 +260,13 @@ class ImageStore:
         config_bytes: bytes,
         ref: str | None = None,
         manifest_bytes: bytes | None = None,
+        index_bytes: bytes | None = None,
+        other_manifests: Sequence[bytes] = (),
     ) -> Image:
         """:meth:`_add_image` under the shared :meth:`gc_lock`."""
         with self.gc_lock():
-            return self._add_image(driver, driver_name, layers, config_bytes, ref, manifest_bytes)
+            return self._add_image(driver, driver_name, layers, config_bytes, ref, manifest_bytes,
+                                   index_bytes, other_manifests)
 
     def _add_image(
         self,
@@ -259,6 +276,8 @@ class ImageStore:
         config_bytes: bytes,
         ref: str | None = None,
         manifest_bytes: bytes | None = None,
+        index_bytes: bytes | None = None,
+        other_manifests: Sequence[bytes] = (),
     ) -> Image:
         """Store an image: its layers (applied in order, skipped when this
         driver already has the chain), their blobs, the config and a manifest.
@@ -267,7 +286,15 @@ class ImageStore:
         its blob digest, when the source names one). On any failure the
         layers and blobs this call added are removed again: the store is as
         before. ``manifest_bytes`` (e.g. a pulled manifest) is stored as is;
-        otherwise an OCI manifest is written."""
+        otherwise an OCI manifest is written.
+
+        ``index_bytes`` is the OCI index / Docker manifest list the manifest
+        was chosen from (it must list ``manifest_bytes``): stored and recorded
+        as the image's ``index_digest``, with ``other_manifests`` (the other
+        platforms' manifests at hand; their configs and layers are not kept).
+        An image already in the store keeps its manifest and its index (it
+        gains one when it had none); what this call wrote for nothing is
+        removed again."""
         from moorage.errors import InvalidLayer
 
         parsed = reference.parse(ref) if ref else None
@@ -329,18 +356,37 @@ class ImageStore:
             if not self.blobs.exists(manifest_digest):
                 self.blobs.put_bytes(manifest_bytes)
                 made_blobs.append(manifest_digest)
+            index_digest = None
+            if index_bytes is not None:
+                if manifest_digest not in index_entries(index_bytes):
+                    raise InvalidArgument(f"the index does not list the image's manifest {manifest_digest}")
+                for data in [*other_manifests, index_bytes]:
+                    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+                    if not self.blobs.exists(digest):
+                        self.blobs.put_bytes(data)
+                        made_blobs.append(digest)
+                index_digest = digest
             with self.db.transaction() as db:
-                db.execute(
-                    "INSERT OR IGNORE INTO images(id, config_digest, manifest_digest, created, size, layers, added)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    (config_digest, config_digest, manifest_digest, config.get("created") or "", total,
-                     dumps(chains), time.time()),
-                )
+                added = db.execute(
+                    "INSERT OR IGNORE INTO images(id, config_digest, manifest_digest, index_digest, created, size,"
+                    " layers, added) VALUES (?,?,?,?,?,?,?,?)",
+                    (config_digest, config_digest, manifest_digest, index_digest, config.get("created") or "",
+                     total, dumps(chains), time.time()),
+                ).rowcount
+                if not added and index_digest:
+                    db.execute("UPDATE images SET index_digest=? WHERE id=? AND manifest_digest=?"
+                               " AND index_digest IS NULL", (index_digest, config_digest, manifest_digest))
                 if parsed:
                     db.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(parsed), config_digest))
         except BaseException:
             self._undo(driver, driver_name, made_layers, made_blobs)
             raise
+        if not added and made_blobs:
+            # The image was here already: a manifest or index it did not take is nobody's.
+            keep = self.referenced_blobs()
+            for digest in made_blobs:
+                if digest not in keep:
+                    self.blobs.path(digest).unlink(missing_ok=True)
         return self.get(config_digest)
 
     def _put_blob_file(self, layer: LayerInput, made: builtins.list[str], digest: str | None = None) -> str:
@@ -531,10 +577,17 @@ class ImageStore:
 
     def referenced_blobs(self) -> set[str]:
         """Digests of every blob an image or layer row names: configs,
-        manifests, the manifests' layers, layer rows' blobs."""
+        manifests, the manifests' layers, indexes and the manifests they
+        list, layer rows' blobs."""
         keep: set[str] = set()
-        for r in self.db.query("SELECT config_digest, manifest_digest FROM images"):
+        for r in self.db.query("SELECT config_digest, manifest_digest, index_digest FROM images"):
             keep.add(r["config_digest"])
+            if r["index_digest"]:
+                keep.add(r["index_digest"])
+                try:
+                    keep.update(index_entries(self.blobs.read(r["index_digest"])))
+                except (OSError, InvalidArgument):
+                    pass
             if r["manifest_digest"]:
                 keep.add(r["manifest_digest"])
                 try:

@@ -131,6 +131,9 @@ def image_inspect(ctx: Context, image: Image) -> dict[str, Any]:
         "Id": image.id,
         "RepoTags": repo_tags,
         "RepoDigests": [],
+        "Digest": image.manifest_digest or "",  # podman's field: the manifest the image runs from
+        # the OCI index / manifest list that manifest was chosen from ("" when none)
+        "ManifestListDigest": image.index_digest or "",
         "Parent": "",
         "Comment": next((h.get("comment", "") for h in cfg.get("history", [])[-1:]), ""),
         "Created": image.created,

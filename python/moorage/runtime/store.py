@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,             -- "sha256:<hex>" of the config blob
     config_digest TEXT NOT NULL,
     manifest_digest TEXT,
+    index_digest TEXT,               -- the OCI index / manifest list the manifest was chosen from (load)
     created TEXT,                    -- the config's "created"
     size INTEGER NOT NULL DEFAULT 0, -- sum of uncompressed layer sizes
     layers TEXT NOT NULL,            -- JSON list of chain ids, bottom first
@@ -65,6 +66,18 @@ CREATE TABLE IF NOT EXISTS containers (
 """
 
 
+def _add_column(conn: sqlite3.Connection, table: str, column: str, decl: str) -> None:
+    """Bring a database made by an older version up to SCHEMA: add ``column``
+    when it is missing (another process may be adding it at the same time)."""
+    if any(r[1] == column for r in conn.execute(f"PRAGMA table_info({table})")):
+        return
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+    except sqlite3.OperationalError as e:
+        if "duplicate column" not in str(e):
+            raise
+
+
 class Store:
     """Thread-safe access to the metadata database (one connection per thread)."""
 
@@ -74,6 +87,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = self.conn
         conn.executescript(SCHEMA)
+        _add_column(conn, "images", "index_digest", "TEXT")
         conn.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
