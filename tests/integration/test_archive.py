@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pty
+import shutil
 import signal
 import subprocess
 import sys
@@ -399,3 +400,132 @@ def test_import_from_url(roots: Roots, busybox_tar: Path) -> None:
         server.server_close()
         t.join()
     assert tmp_empty(roots)
+
+
+# ------------------------------------------------- multi-platform OCI index
+def multi_platform_archive(path: Path, layers: list[bytes], cmd: list[str],
+                           ref: str = "docker.io/library/multi:1") -> dict[str, str]:
+    """An OCI layout whose index.json names an index (the image's) listing
+    linux/amd64 (complete) and linux/arm64 (its manifest only: config and
+    layers absent, as in a partial pull). Returns the digests."""
+    blobs: dict[str, bytes] = {}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": cmd},
+                         "rootfs": {"type": "layers", "diff_ids": [sha(x) for x in layers]}}).encode()
+    blobs[sha(config)] = config
+    for x in layers:
+        blobs[sha(x)] = x
+
+    def manifest(cfg: bytes, lays: list[bytes]) -> bytes:
+        return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": sha(cfg), "size": len(cfg)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(x),
+                                       "size": len(x)} for x in lays]}).encode()
+
+    amd64 = manifest(config, layers)
+    arm_config = json.dumps({"architecture": "arm64", "os": "linux",
+                             "rootfs": {"type": "layers", "diff_ids": [sha(b"arm layer")]}}).encode()
+    arm64 = manifest(arm_config, [b"arm layer"])
+    blobs[sha(amd64)] = amd64
+    blobs[sha(arm64)] = arm64
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(amd64), "size": len(amd64),
+         "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(arm64), "size": len(arm64),
+         "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+    ]}).encode()
+    blobs[sha(index)] = index
+    top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": sha(index), "size": len(index),
+           "annotations": {"org.opencontainers.image.ref.name": ref}}
+    members = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+               ("index.json", json.dumps({"schemaVersion": 2, "manifests": [top]}).encode())]
+    members += [(f"blobs/sha256/{d[7:]}", data) for d, data in blobs.items()]
+    write_tar(path, members)
+    return {"index": sha(index), "amd64": sha(amd64), "arm64": sha(arm64), "arm64_config": sha(arm_config),
+            "config": sha(config)}
+
+
+def blob_names(roots: Roots) -> set[str]:
+    d = roots.root / "blobs" / "sha256"
+    return {f"sha256:{p.name}" for p in d.iterdir()} if d.is_dir() else set()
+
+
+def test_load_keeps_the_multi_platform_index(cli: Cli, roots: Roots, busybox_tar: Path, tmp_path: Path) -> None:
+    dg = multi_platform_archive(tmp_path / "multi.tar", [busybox_tar.read_bytes(), tar_of({"m": b"multi\n"})],
+                                ["cat", "/m"])
+    assert cli.ok("load", "-i", str(tmp_path / "multi.tar")) == "Loaded image: multi:1\n"
+    assert cli.ok("run", "--rm", "multi:1") == "multi\n"
+    info = json.loads(cli.ok("image", "inspect", "multi:1"))[0]
+    assert (info["Id"], info["Digest"], info["ManifestListDigest"]) == (dg["config"], dg["amd64"], dg["index"])
+    assert json.loads(cli.ok("image", "inspect", "busybox"))[0]["ManifestListDigest"] == ""
+    # the index and the arm64 manifest are kept; what the archive lacked is not made up
+    have = blob_names(roots)
+    assert {dg["index"], dg["amd64"], dg["arm64"]} <= have and dg["arm64_config"] not in have
+    assert cli.ok("system", "check") == "no problems found\n"
+    # loading it again changes nothing
+    before = store_state(roots, cli)
+    assert cli.ok("load", "-i", str(tmp_path / "multi.tar")) == "Loaded image: multi:1\n"
+    assert store_state(roots, cli) == before
+
+
+def test_multi_platform_index_round_trip_and_rmi(cli: Cli, roots: Roots, busybox_tar: Path, tmp_path: Path) -> None:
+    layers = [busybox_tar.read_bytes(), tar_of({"m": b"multi\n"})]
+    dg = multi_platform_archive(tmp_path / "multi.tar", layers, ["cat", "/m"])
+    cli.ok("load", "-i", str(tmp_path / "multi.tar"))
+    out = tmp_path / "saved.oci.tar"
+    cli.ok("save", "--format", "oci-archive", "-o", str(out), "multi:1")
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+        top = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        index = tar.extractfile(f"blobs/sha256/{dg['index'][7:]}").read()  # type: ignore[union-attr]
+    assert [(m["mediaType"], m["digest"]) for m in top["manifests"]] == [
+        ("application/vnd.oci.image.index.v1+json", dg["index"])]
+    assert top["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "docker.io/library/multi:1"
+    assert sha(index) == dg["index"]
+    # the arm64 entry keeps its manifest; its config and layers were never here
+    assert {f"blobs/sha256/{dg[k][7:]}" for k in ("amd64", "arm64", "config")} <= names
+    assert f"blobs/sha256/{dg['arm64_config'][7:]}" not in names
+    # a docker-archive stays a single-platform archive (its index.json names the manifest)
+    dock = tmp_path / "saved.docker.tar"
+    cli.ok("save", "-o", str(dock), "multi:1")
+    with tarfile.open(dock) as tar:
+        assert json.load(tar.extractfile("index.json"))["manifests"][0]["digest"] == dg["amd64"]  # type: ignore[arg-type]
+    if shutil.which("skopeo"):
+        raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{out}"], capture_output=True, timeout=60)
+        assert raw.returncode == 0, raw.stderr
+        assert raw.stdout == index
+        one = subprocess.run(["skopeo", "--override-arch", "amd64", "--override-os", "linux", "inspect",
+                              f"oci-archive:{out}"], capture_output=True, timeout=60)
+        assert one.returncode == 0, one.stderr
+        seen = json.loads(one.stdout)  # skopeo names the index (as for a registry) and reads the amd64 image
+        assert (seen["Digest"], seen["Architecture"], seen["Layers"][-1]) == (dg["index"], "amd64", sha(layers[-1]))
+    # rmi: the index and the other manifest go with the image
+    cli.ok("rmi", "multi:1")
+    assert not {dg["index"], dg["amd64"], dg["arm64"], dg["config"]} & blob_names(roots)
+    assert cli.ok("system", "check") == "no problems found\n"
+    # load the saved archive: the same index again
+    assert cli.ok("load", "-i", str(out)) == "Loaded image: multi:1\n"
+    info = json.loads(cli.ok("image", "inspect", "multi:1"))[0]
+    assert (info["Digest"], info["ManifestListDigest"]) == (dg["amd64"], dg["index"])
+    assert cli.ok("run", "--rm", "multi:1") == "multi\n"
+    assert cli.ok("system", "check") == "no problems found\n"
+    cli.ok("rmi", "multi:1")
+    assert not {dg["index"], dg["arm64"]} & blob_names(roots)
+    assert cli.ok("system", "check") == "no problems found\n"
+
+
+def test_old_database_gains_index_digest(tmp_path: Path) -> None:
+    import sqlite3
+
+    from moorage.runtime.store import Store
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript("CREATE TABLE images (id TEXT PRIMARY KEY, config_digest TEXT NOT NULL, manifest_digest TEXT,"
+                       " created TEXT, size INTEGER NOT NULL DEFAULT 0, layers TEXT NOT NULL, added REAL NOT NULL);"
+                       "INSERT INTO images VALUES ('sha256:aa', 'sha256:aa', NULL, '', 0, '[]', 0);")
+    conn.close()
+    for _ in range(2):  # the second open finds the column there
+        s = Store(db)
+        assert s.one("SELECT id, index_digest FROM images")["index_digest"] is None  # type: ignore[index]
+        s.close()
