@@ -45,12 +45,14 @@ def apply_layer(
     were ``/``, and a ``..`` that climbs out fails the apply. On any error
     ``dest`` is left partially written: the caller removes it."""
 
-def diff_layer(upper: str, output: str) -> dict[str, Any]:
+def diff_layer(upper: str, output: str, exclude: list[str] | None = None) -> dict[str, Any]:
     """Write the plain, reproducible tar diff of the overlay upper dir
     ``upper`` to ``output`` (created or truncated, fsynced), with overlay
-    whiteouts turned back into ``.wh.`` entries. Returns ``{"diff_id":
-    "sha256:…", "size": bytes written}``. Only overlay uppers: a vfs tree
-    comparison is not implemented."""
+    whiteouts turned back into ``.wh.`` entries. ``exclude`` lists paths
+    relative to ``upper`` (e.g. ``"etc/hosts"``) left out when they are
+    regular files; a whiteout or directory there is still written. Returns
+    ``{"diff_id": "sha256:…", "size": bytes written}``. Only overlay uppers: a
+    vfs tree comparison is not implemented."""
 
 def sha256_file(path: str) -> str:
     """``sha256:<hex>`` of the file's content."""

@@ -37,14 +37,22 @@ pub fn apply_layer<'py>(
     Ok(out)
 }
 
-/// Writes the tar diff of the overlay upper dir `upper` to `output`.
+/// Writes the tar diff of the overlay upper dir `upper` to `output`,
+/// leaving out the regular files at the `exclude` paths (relative to `upper`).
 #[pyfunction]
+#[pyo3(signature = (upper, output, exclude = None))]
 pub fn diff_layer<'py>(
     py: Python<'py>,
     upper: PathBuf,
     output: PathBuf,
+    exclude: Option<Vec<PathBuf>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let report = detached(py, || layer::diff_layer(&upper, &output), layer_error)?;
+    let exclude = exclude.unwrap_or_default();
+    let report = detached(
+        py,
+        || layer::diff_layer(&upper, &output, &exclude),
+        layer_error,
+    )?;
     let out = PyDict::new(py);
     out.set_item("diff_id", report.diff_id)?;
     out.set_item("size", report.size)?;

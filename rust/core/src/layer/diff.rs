@@ -8,13 +8,13 @@
 //!
 //! Only an overlay upper is handled; comparing two vfs trees is not done yet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use tar::{EntryType, Header};
 
@@ -34,7 +34,12 @@ pub struct DiffReport {
 
 /// Writes the tar diff of the overlay upper dir `upper` to `output`
 /// (created or truncated).
-pub fn diff_layer(upper: &Path, output: &Path) -> Result<DiffReport> {
+///
+/// `exclude` names paths relative to `upper` (a leading `/` or `./` is
+/// ignored) that are left out when they are regular files: the empty
+/// bind-mount targets the runtime creates, which Docker keeps in an "-init"
+/// layer. A whiteout or directory at such a path is still written.
+pub fn diff_layer(upper: &Path, output: &Path, exclude: &[PathBuf]) -> Result<DiffReport> {
     let root = fsops::open_dir(upper).map_err(|source| LayerError::Io {
         step: "open upper directory",
         path: upper.to_path_buf(),
@@ -50,6 +55,7 @@ pub fn diff_layer(upper: &Path, output: &Path) -> Result<DiffReport> {
         upper: upper.to_path_buf(),
         builder: tar::Builder::new(writer),
         links: HashMap::new(),
+        exclude: exclude.iter().map(|p| normalize(p)).collect(),
     };
     let mut rel = PathBuf::new();
     differ.walk(root.as_raw_fd(), &mut rel)?;
@@ -68,6 +74,16 @@ struct Differ {
     builder: tar::Builder<HashingWriter<BufWriter<File>>>,
     /// First path seen for each multiply-linked inode.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Regular files left out, relative to the upper root.
+    exclude: HashSet<PathBuf>,
+}
+
+/// `p` with its root, `.` and empty components dropped, the form the walk
+/// builds its relative paths in.
+fn normalize(p: &Path) -> PathBuf {
+    p.components()
+        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
+        .collect()
 }
 
 fn xattr_exported(name: &[u8]) -> bool {
@@ -97,6 +113,9 @@ impl Differ {
     fn entry(&mut self, dir: RawFd, name: &CStr, rel: &Path) -> Result<()> {
         let st = fsops::lstat_at(dir, name).map_err(self.fail(rel, "lstat"))?;
         let fmt = st.st_mode & libc::S_IFMT;
+        if fmt == libc::S_IFREG && !self.exclude.is_empty() && self.exclude.contains(rel) {
+            return Ok(());
+        }
         let mut header = Header::new_gnu();
         header.set_mode(st.st_mode & 0o7777);
         header.set_uid(u64::from(st.st_uid));
@@ -292,5 +311,22 @@ mod unit {
         assert!(!super::xattr_exported(b"security.selinux"));
         assert!(super::xattr_exported(b"security.capability"));
         assert!(super::xattr_exported(b"user.x"));
+    }
+
+    #[test]
+    fn exclude_paths_are_normalized() {
+        use std::path::{Path, PathBuf};
+        assert_eq!(
+            super::normalize(Path::new("/etc/hosts")),
+            PathBuf::from("etc/hosts")
+        );
+        assert_eq!(
+            super::normalize(Path::new("./etc//hosts")),
+            PathBuf::from("etc/hosts")
+        );
+        assert_eq!(
+            super::normalize(Path::new("etc/hosts/")),
+            PathBuf::from("etc/hosts")
+        );
     }
 }

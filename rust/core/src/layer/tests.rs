@@ -659,11 +659,11 @@ fn diff_round_trip_through_overlay() {
     drop(guard);
 
     let out = tmp.path().join("diff.tar");
-    let report = diff_layer(&upper, &out).unwrap();
+    let report = diff_layer(&upper, &out, &[]).unwrap();
     assert_eq!(report.diff_id, crate::digest::sha256_file(&out).unwrap());
     assert_eq!(report.size, fs::metadata(&out).unwrap().len());
     // Reproducible: the same upper gives the same bytes.
-    let again = diff_layer(&upper, &tmp.path().join("diff2.tar")).unwrap();
+    let again = diff_layer(&upper, &tmp.path().join("diff2.tar"), &[]).unwrap();
     assert_eq!(again.diff_id, report.diff_id);
 
     // The diff speaks Docker's whiteouts, not overlay's.
@@ -687,4 +687,71 @@ fn diff_round_trip_through_overlay() {
     let applied = apply_layer(&out, &copy, WhiteoutFormat::Vfs).unwrap();
     assert_eq!(applied.diff_id, report.diff_id);
     assert_eq!(walk(&copy), want);
+}
+
+#[test]
+fn diff_skips_excluded_regular_files_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let upper = tmp.path().join("upper");
+    let u = |s: &str| upper.join(s);
+    fs::create_dir_all(u("etc/hostname")).unwrap(); // a directory at an excluded path stays
+    fs::write(u("etc/hostname/inner"), "i").unwrap();
+    fs::write(u("etc/hosts"), "").unwrap();
+    fs::write(u("etc/motd"), "hello").unwrap();
+    fs::write(u("linked"), "shared").unwrap();
+    fs::hard_link(u("linked"), u("etc/linked")).unwrap();
+    if is_root() {
+        // a whiteout at an excluded path is a deletion: it stays
+        let c = std::ffi::CString::new(u("etc/resolv.conf").into_os_string().into_encoded_bytes())
+            .unwrap();
+        assert_eq!(
+            unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, 0) },
+            0
+        );
+    }
+    let out = tmp.path().join("diff.tar");
+    let exclude = [
+        PathBuf::from("etc/hosts"),
+        PathBuf::from("/etc/hostname"),
+        PathBuf::from("etc/resolv.conf"),
+        PathBuf::from("./etc/linked"),
+    ];
+    let report = diff_layer(&upper, &out, &exclude).unwrap();
+    assert_eq!(report.diff_id, crate::digest::sha256_file(&out).unwrap());
+    let bytes = fs::read(&out).unwrap();
+    let mut entries = BTreeMap::new();
+    for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_str().unwrap().to_string();
+        let kind = e.header().entry_type();
+        let mut data = String::new();
+        std::io::Read::read_to_string(&mut e, &mut data).unwrap();
+        entries.insert(name, (kind, data));
+    }
+    let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+    let mut want = vec![
+        "etc",
+        "etc/hostname",
+        "etc/hostname/inner",
+        "etc/motd",
+        "linked",
+    ];
+    if is_root() {
+        want.insert(1, "etc/.wh.resolv.conf");
+    }
+    assert_eq!(names, want);
+    assert_eq!(entries["etc/motd"].1, "hello");
+    // the excluded name of a hard-linked inode does not become the link
+    // target: the other name carries the content
+    assert_eq!(
+        entries["linked"],
+        (EntryType::Regular, "shared".to_string())
+    );
+
+    // without exclusions everything is there
+    let all = diff_layer(&upper, &tmp.path().join("all.tar"), &[]).unwrap();
+    assert_ne!(all.diff_id, report.diff_id);
+    let bytes = fs::read(tmp.path().join("all.tar")).unwrap();
+    let n = tar::Archive::new(&bytes[..]).entries().unwrap().count();
+    assert_eq!(n, want.len() + 2);
 }
