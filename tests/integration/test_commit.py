@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +112,49 @@ def test_export_has_the_files_and_no_whiteouts(cli, tmp_path) -> None:
     assert set(tarfile.open(fileobj=io.BytesIO(p.stdout)).getnames()) == names
     mounts = open("/proc/self/mountinfo").read()
     assert cid not in mounts
+
+
+def _top_layer_names(cli, s: tuple[str, ...], ref: str, tmp_path) -> dict[str, tarfile.TarInfo]:
+    """The entries of the newest layer tar of ``ref``, from ``save``."""
+    saved = tmp_path / "saved.tar"
+    cli.ok(*s, "save", "-o", str(saved), ref)
+    with tarfile.open(saved) as t:
+        manifest = json.load(t.extractfile("manifest.json"))  # type: ignore[arg-type]
+        layer = t.extractfile(manifest[0]["Layers"][-1])
+        assert layer is not None
+        with tarfile.open(fileobj=io.BytesIO(layer.read()), mode="r:*") as lt:
+            return {m.name.removeprefix("./"): m for m in lt}
+
+
+@pytest.mark.parametrize("driver", ["overlay", "vfs"])
+def test_commit_leaves_out_runtime_mount_targets(cli, driver: str, tmp_path) -> None:
+    s = ("-s", driver)
+    cid = cli.ok(*s, "create", "busybox", "sh", "-c",
+                 "echo welcome > /etc/motd; cat /etc/hosts > /dev/null; echo x > /new").strip()
+    cli.ok(*s, "start", "-a", cid)
+    cli.ok(*s, "commit", cid, "snap:mt")
+    names = _top_layer_names(cli, s, "snap:mt", tmp_path)
+    # the image has none of them; the empty files the runtime bind-mounted over are not the user's
+    assert not {"etc/hosts", "etc/hostname", "etc/resolv.conf"} & set(names), sorted(names)
+    assert names["etc/motd"].size == len("welcome\n") and "new" in names
+    assert cli.ok(*s, "run", "--rm", "snap:mt", "cat", "/etc/motd", "/new") == "welcome\nx\n"
+    # the runtime still gets its mount targets in the new image's containers
+    assert cli.ok(*s, "run", "--rm", "--hostname", "h1", "snap:mt", "cat", "/etc/hostname") == "h1\n"
+
+
+def test_vfs_commit_keeps_xattrs(cli, engine, tmp_path) -> None:
+    s = ("-s", "vfs")
+    vfs = engine.ctx.driver("vfs")
+    cid = cli.ok(*s, "create", "busybox", "sh", "-c", "echo data > /f").strip()
+    cli.ok(*s, "start", "-a", cid)
+    rootfs = Path(vfs.rootfs_path(cid))
+    try:
+        os.setxattr(rootfs / "f", "user.moorage", b"x")
+    except OSError as e:
+        pytest.skip(f"no user.* xattrs under {rootfs}: {e}")
+    cli.ok(*s, "commit", cid, "snap:xa")
+    layer = _top_layer_names(cli, s, "snap:xa", tmp_path)
+    assert layer["f"].pax_headers.get("SCHILY.xattr.user.moorage") == "x"
+    cid2 = cli.ok(*s, "create", "snap:xa", "cat", "/f").strip()
+    assert cli.ok(*s, "start", "-a", cid2) == "data\n"
+    assert os.getxattr(Path(vfs.rootfs_path(cid2)) / "f", "user.moorage") == b"x"

@@ -6,9 +6,10 @@ Overlay: the changes are the upper dir (0/0 character devices are deletions,
 an opaque directory hides everything the layers below held in it); the
 layer tar comes from ``_core.diff_layer``. vfs: the container's rootfs is
 compared with the image's top layer (a full tree) the way Docker's
-``ChangesDirs`` does, and the layer tar is written here with ``tarfile``
-(whiteouts as ``.wh.NAME``; xattrs are not carried: a vfs commit loses file
-capabilities)."""
+``ChangesDirs`` does, and the layer tar is written with ``tarfile``
+(whiteouts as ``.wh.NAME``, xattrs as PAX ``SCHILY.xattr.*`` records). Either
+way the empty /etc/hosts, /etc/hostname and /etc/resolv.conf the runtime
+created as bind-mount targets stay out of the diff and the layer."""
 
 from __future__ import annotations
 

@@ -5,12 +5,14 @@ Overlay-style drivers read their upper dir (:func:`overlay_changes`: 0/0
 character devices are deletions, an opaque directory hides what the layers
 below held in it); full-copy drivers compare two trees the way Docker's
 ``ChangesDirs`` does (:func:`tree_changes`) and write the layer with
-:func:`write_tree_diff` (``tarfile``; whiteouts as ``.wh.NAME``; xattrs are
-not carried, so file capabilities are lost). Third-party drivers may use
-these too."""
+:func:`write_tree_diff` (``tarfile``; whiteouts as ``.wh.NAME``; xattrs as
+PAX ``SCHILY.xattr.*`` records, so file capabilities survive). Empty mount
+targets the runtime created (:data:`MOUNT_TARGETS`) are in neither the change
+list nor the layer tar. Third-party drivers may use these too."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tarfile
@@ -120,6 +122,18 @@ def _is_mount_target(rel: str, st: os.stat_result) -> bool:
     return rel in MOUNT_TARGETS and stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
+def runtime_mount_targets(upper: Path, lowers: list[Path]) -> list[str]:
+    """The :data:`MOUNT_TARGETS` in the overlay upper ``upper`` that the runtime
+    created: empty regular files no layer in ``lowers`` (topmost first) has.
+    ``_core.diff_layer`` is given these as ``exclude``."""
+    out = []
+    for rel in sorted(MOUNT_TARGETS):
+        st = _lstat(upper / rel)
+        if st is not None and _is_mount_target(rel, st) and _in_lowers(lowers, rel) is None:
+            out.append(rel)
+    return out
+
+
 def _sorted_entries(d: Path) -> list[os.DirEntry[str]]:
     return sorted(os.scandir(d), key=lambda e: e.name.encode())
 
@@ -215,12 +229,43 @@ def _sort(changes: list[Change]) -> list[Change]:
     return sorted(changes, key=lambda c: ("/" + c.path).encode())
 
 
+def _xattr_exported(name: str) -> bool:
+    # As diff_layer: overlay's bookkeeping means nothing in a layer; SELinux
+    # labels belong to the host that wrote them.
+    return name != "security.selinux" and not name.startswith("trusted.overlay.")
+
+
+def _xattr_records(path: Path) -> dict[str, str]:
+    """``SCHILY.xattr.*`` PAX records for the xattrs of ``path`` (not followed).
+    Values are bytes kept as surrogate-escaped text: tarfile then writes them
+    back byte for byte (under ``hdrcharset=BINARY`` when not UTF-8)."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError as e:
+        if e.errno in (errno.ENOTSUP, errno.EPERM):  # no xattrs here (e.g. tmpfs symlinks)
+            return {}
+        raise
+    out = {}
+    for name in sorted(names):
+        if not _xattr_exported(name):
+            continue
+        try:
+            value = os.getxattr(path, name, follow_symlinks=False)
+        except OSError as e:
+            if e.errno == errno.ENODATA:  # removed since listed
+                continue
+            raise
+        out[f"SCHILY.xattr.{name}"] = value.decode("utf-8", "surrogateescape")
+    return out
+
+
 def _tar_info(tar: tarfile.TarFile, path: Path, arcname: str) -> tarfile.TarInfo | None:
     ti = tar.gettarinfo(str(path), arcname)
     if ti is None:  # sockets: not archivable (Docker skips them too)
         return None
     ti.uname = ti.gname = ""
     ti.mtime = int(ti.mtime)
+    ti.pax_headers = _xattr_records(path)
     return ti
 
 
@@ -238,7 +283,8 @@ def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
 def write_tree_diff(rootfs: Path, changes: list[Change], output: Path) -> None:
     """The layer tar of ``changes`` (from :func:`tree_changes`), fsynced."""
     with open(output, "wb") as f:
-        with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                          errors="surrogateescape") as tar:
             for c in changes:
                 if c.kind == DELETED:
                     parent, _, name = c.path.rpartition("/")

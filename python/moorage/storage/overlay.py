@@ -12,7 +12,7 @@ from moorage import _core
 from moorage.plugin.manager import Registry
 from moorage.plugin.markers import hookimpl
 from moorage.storage._common import is_mounted, remove_tree
-from moorage.storage.changes import Change, overlay_changes
+from moorage.storage.changes import Change, overlay_changes, runtime_mount_targets
 
 
 class OverlayDriver:
@@ -74,7 +74,12 @@ class OverlayDriver:
         return overlay_changes(Path(self.upper_path(container_id)), lowers)
 
     def diff(self, container_id: str, layer_ids: list[str], output: str) -> str:
-        return str(_core.diff_layer(self.upper_path(container_id), output)["diff_id"])
+        upper = self.upper_path(container_id)
+        # The empty /etc/hosts & co. the runtime made as bind-mount targets are
+        # not the container's changes (Docker keeps them in its "-init" layer).
+        lowers = [self._diff(lid) for lid in reversed(layer_ids)]
+        exclude = runtime_mount_targets(Path(upper), lowers)
+        return str(_core.diff_layer(upper, output, exclude)["diff_id"])
 
     def unmount(self, container_id: str) -> None:
         merged = self.containers / container_id / "merged"
