@@ -70,3 +70,19 @@ def test_vfs_driver_runs_containers(cli, roots, busybox_tar: Path) -> None:
     # imported under overlay by the fixture: vfs unpacks its own copy from the stored blob
     assert cli.ok(*vfs, "run", "--rm", "busybox", "cat", "/etc/group").startswith("root:x:0:")
     assert not list((roots.root / "storage" / "vfs" / "containers").iterdir())
+
+
+def test_images_filters_and_digests(cli, busybox_tar: Path, tmp_path: Path) -> None:
+    cli.ok("import", "-c", "LABEL tier=web", str(busybox_tar), "web:1")
+    first = cli.ok("import", "-m", "one", str(busybox_tar), "moving:tag").strip()
+    second = cli.ok("import", "-m", "two", str(busybox_tar), "moving:tag").strip()
+    assert first != second  # different configs (comment, time): the first is now dangling
+    assert cli.ok("images", "-q", "--no-trunc", "-f", "dangling=true").split() == [first]
+    assert first not in cli.ok("images", "-q", "--no-trunc", "-f", "dangling=false").split()
+    assert cli.ok("images", "--format", "{{.Repository}}:{{.Tag}}", "-f", "reference=web*").split() == ["web:1"]
+    assert cli.ok("images", "--format", "{{.Repository}}", "-f", "label=tier=web").split() == ["web"]
+    assert cli.ok("images", "--format", "{{.Repository}}", "-f", "label=tier=db").split() == []
+    head = cli.ok("images", "--digests").splitlines()[0].split()
+    assert head[:3] == ["REPOSITORY", "TAG", "DIGEST"]
+    r = cli("images", "-f", "bogus=1")
+    assert r.code == 1 and "bogus" in r.err
