@@ -193,3 +193,13 @@ def test_tty_gives_the_container_a_terminal(cli, roots) -> None:
     lines = out.split("\n")
     assert lines[0].startswith("/dev/pts/")
     assert lines[2] == "xterm"
+
+
+def test_failed_start_keeps_runtime_errors_out_of_the_container_log(cli) -> None:
+    cid = cli.ok("create", "busybox", "/no/such/thing").strip()
+    r = cli("start", cid)
+    assert r.code == 1 and "no/such/thing" in r.err
+    assert cli("logs", cid).out == "" and cli("logs", cid).err == ""
+    st = cli.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", cid).split()
+    assert st == ["created", "127"]
+    cli.ok("rm", cid)

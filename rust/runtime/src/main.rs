@@ -128,17 +128,23 @@ impl From<ContainerError> for Failure {
     }
 }
 
+/// A failure goes to `--log` when one is given, else to stderr. Not both:
+/// for `create` and `exec` stderr is the container process's own stderr, so
+/// a runtime error written there would land in the container's log (or be
+/// shown twice by a caller that reads the log file).
 fn report(log: Option<&Path>, msg: &str) {
-    eprintln!("moorage-runtime: {msg}");
     if let Some(path) = log {
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
         {
-            let _ = writeln!(f, "{}", msg.replace('\n', " "));
+            if writeln!(f, "{}", msg.replace('\n', " ")).is_ok() {
+                return;
+            }
         }
     }
+    eprintln!("moorage-runtime: {msg}");
 }
 
 fn parse_user(s: &str) -> Result<(u32, Option<u32>), Failure> {

@@ -289,14 +289,12 @@ fn create_fails_127_126_and_leaves_nothing() {
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
-        assert_eq!(
-            stderr(&o).lines().count(),
-            1,
-            "one-line message: {}",
-            stderr(&o)
-        );
-        assert!(std::fs::read_to_string(&log).unwrap().contains(msg));
+        // With --log the message goes only there: stderr is the container's.
+        assert!(!stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
+        let logged = std::fs::read_to_string(&log).unwrap();
+        assert!(logged.contains(msg), "{args:?}: {logged}");
+        assert_eq!(logged.lines().count(), 1, "one-line message: {logged}");
+        std::fs::remove_file(&log).unwrap();
         assert!(!b.path().join("pid").exists());
         b.assert_clean("bad");
     }
@@ -446,6 +444,9 @@ fn exec_joins_the_container() {
     assert_eq!(o.status.code(), Some(7));
     let o = b.rt(&["exec", "ex", "nosuchcmd"]);
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    // no --log: the one-line message is on stderr
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("nosuchcmd"), "{}", stderr(&o));
     let o = b.rt(&["exec", "--user", "1000:1000", "ex", "id"]);
     assert_eq!(stdout(&o).trim(), "uid=1000 gid=1000", "{}", stderr(&o));
 
