@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,6 +46,7 @@ def test_in_a_real_container(tmp_path) -> None:
         (rootfs / "bin" / a).symlink_to("busybox")
     subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tmp_path / "r.tar"), "."], check=True)
     base = [sys.executable, "-m", "moorage.cli", "--root", str(root), "--runroot", str(run)]
+    parents = {p for p in Path("/sys/fs/cgroup").glob("*/moorage")}
     try:
         subprocess.run([*base, "import", str(tmp_path / "r.tar"), "bb"], check=True, capture_output=True)
         out = subprocess.run([*base, "run", "--rm", "--security-opt", "profile=hardened", "bb", "grep",
@@ -58,3 +60,5 @@ def test_in_a_real_container(tmp_path) -> None:
         ids = subprocess.run([*base, "ps", "-aq"], capture_output=True, text=True).stdout.split()
         if ids:
             subprocess.run([*base, "rm", "-f", *ids], capture_output=True)
+        for parent in set(Path("/sys/fs/cgroup").glob("*/moorage")) - parents:
+            parent.rmdir()  # the shared parent cgroup this test made; empty once the container is gone
