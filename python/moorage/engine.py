@@ -89,9 +89,6 @@ class Container:
     def status(self) -> str:
         return self._record.state
 
-    def options_restart_name(self) -> str:
-        return self._record.options.restart.name
-
     @property
     def attrs(self) -> dict[str, Any]:
         from moorage.runtime.inspect import container_inspect
@@ -229,7 +226,7 @@ class ContainerCollection:
         err = c.logs(stdout=False, stderr=True) if code != 0 else b""
         if remove:
             c.remove(force=True)
-        elif c.options_restart_name() == "no":
+        elif c._record.options.restart.name == "no":
             mgr.cleanup(c.id)
         if code != 0:
             raise ContainerError(c.id, code, command, image, err if isinstance(err, bytes) else b"")
