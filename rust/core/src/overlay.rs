@@ -485,6 +485,15 @@ mod tests {
         }
     }
 
+    /// Empty upper, work and mount-target directories under `base`.
+    fn upper_work_merged(base: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let dirs = (base.join("upper"), base.join("work"), base.join("merged"));
+        for d in [&dirs.0, &dirs.1, &dirs.2] {
+            fs::create_dir(d).unwrap();
+        }
+        dirs
+    }
+
     fn layers(root: &Path, n: usize) -> Vec<PathBuf> {
         (0..n)
             .map(|i| {
@@ -550,14 +559,7 @@ mod tests {
         }
         let tmp = tempfile::tempdir().unwrap();
         let lowers = layers(tmp.path(), 2);
-        let (upper, work, target) = (
-            tmp.path().join("upper"),
-            tmp.path().join("work"),
-            tmp.path().join("merged"),
-        );
-        for d in [&upper, &work, &target] {
-            fs::create_dir(d).unwrap();
-        }
+        let (upper, work, target) = upper_work_merged(tmp.path());
         mount_overlay(&lowers, Some(&upper), Some(&work), &target, false).unwrap();
         let guard = Mounted(target.clone());
         fs::write(target.join("new"), "n").unwrap();
@@ -580,14 +582,7 @@ mod tests {
         }
         let tmp = tempfile::tempdir().unwrap();
         let lowers = layers(tmp.path(), 1);
-        let (upper, work, target) = (
-            tmp.path().join("upper"),
-            tmp.path().join("work"),
-            tmp.path().join("merged"),
-        );
-        for d in [&upper, &work, &target] {
-            fs::create_dir(d).unwrap();
-        }
+        let (upper, work, target) = upper_work_merged(tmp.path());
         mount_overlay(&lowers, Some(&upper), Some(&work), &target, true).unwrap();
         let _guard = Mounted(target.clone());
         assert_eq!(fs::read_to_string(target.join("shared")).unwrap(), "0");

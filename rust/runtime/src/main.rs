@@ -38,18 +38,34 @@ struct Cli {
     verb: Verb,
 }
 
+/// What `create` and `run` take.
+#[derive(clap::Args, Debug)]
+struct CreateArgs {
+    #[arg(long, short = 'b', default_value = ".")]
+    bundle: PathBuf,
+    #[arg(long)]
+    pid_file: Option<PathBuf>,
+    #[arg(long)]
+    console_socket: Option<PathBuf>,
+    id: String,
+}
+
+impl CreateArgs {
+    fn options<'a>(&'a self, root: &'a Path) -> CreateOptions<'a> {
+        CreateOptions {
+            root,
+            id: &self.id,
+            bundle: &self.bundle,
+            pid_file: self.pid_file.as_deref(),
+            console_socket: self.console_socket.as_deref(),
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Verb {
     /// Create a container; its process waits for `start`.
-    Create {
-        #[arg(long, short = 'b', default_value = ".")]
-        bundle: PathBuf,
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
-        #[arg(long)]
-        console_socket: Option<PathBuf>,
-        id: String,
-    },
+    Create(CreateArgs),
     /// Start a created container's process.
     Start { id: String },
     /// Print the OCI state JSON.
@@ -69,15 +85,7 @@ enum Verb {
         id: String,
     },
     /// Create, start, wait and delete; exit with the container's status.
-    Run {
-        #[arg(long, short = 'b', default_value = ".")]
-        bundle: PathBuf,
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
-        #[arg(long)]
-        console_socket: Option<PathBuf>,
-        id: String,
-    },
+    Run(CreateArgs),
     /// Freeze every process of the container.
     Pause { id: String },
     /// Thaw a paused container.
@@ -161,20 +169,8 @@ fn parse_user(s: &str) -> Result<(u32, Option<u32>), Failure> {
 fn run(cli: Cli) -> Result<i32, Failure> {
     let root = cli.root.as_path();
     match cli.verb {
-        Verb::Create {
-            bundle,
-            pid_file,
-            console_socket,
-            id,
-        } => {
-            let opts = CreateOptions {
-                root,
-                id: &id,
-                bundle: &bundle,
-                pid_file: pid_file.as_deref(),
-                console_socket: console_socket.as_deref(),
-            };
-            container::create(&opts)?;
+        Verb::Create(args) => {
+            container::create(&args.options(root))?;
             Ok(0)
         }
         Verb::Start { id } => {
@@ -209,21 +205,9 @@ fn run(cli: Cli) -> Result<i32, Failure> {
             }
             Err(e) => Err(e.into()),
         },
-        Verb::Run {
-            bundle,
-            pid_file,
-            console_socket,
-            id,
-        } => {
-            let opts = CreateOptions {
-                root,
-                id: &id,
-                bundle: &bundle,
-                pid_file: pid_file.as_deref(),
-                console_socket: console_socket.as_deref(),
-            };
-            let pid = container::create(&opts)?;
-            let c = Container::load(root, &id)?;
+        Verb::Run(args) => {
+            let pid = container::create(&args.options(root))?;
+            let c = Container::load(root, &args.id)?;
             let started = c.start();
             let code = match started {
                 Ok(()) => container::wait_exit_code(pid),
