@@ -56,6 +56,10 @@ class CommandNotInvokable(MoorageError):
     exit_code = 126
 
 
+class PermissionDenied(MoorageError):
+    """The caller lacks the privilege the request needs (running containers needs root)."""
+
+
 class RuntimeFailure(MoorageError):
     """The OCI runtime or the monitor failed."""
 

@@ -38,3 +38,82 @@ def test_images_api(engine, image) -> None:
     assert [i.id for i in engine.images.list()] == [img.id]
     with pytest.raises(moorage.ImageNotFound):
         engine.images.get("nope")
+
+
+def _as_nobody(fn) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """Run ``fn`` in a forked child with uid/gid 65534; its exit status and stderr."""
+    import os
+    import sys
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 0
+        try:
+            os.close(r)
+            os.dup2(w, 2)
+            sys.stderr = open(2, "w", closefd=False)  # pytest captures sys.stderr
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            fn()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        except BaseException as e:
+            print(f"{type(e).__name__}: {e}", file=sys.stderr)
+            code = 99
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        err = f.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), err
+
+
+@pytest.fixture
+def nobody_dir():  # type: ignore[no-untyped-def]
+    """A directory uid 65534 can reach (pytest's tmp_path is under a 0700 dir)."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    d = Path(tempfile.mkdtemp(prefix="moorage-nobody-", dir="/tmp"))
+    os.chown(d, 65534, 65534)
+    yield d
+    shutil.rmtree(d)
+
+
+def test_non_root_gets_a_clear_permission_error(nobody_dir) -> None:
+    from moorage.cli import main
+
+    root, run = nobody_dir / "root", nobody_dir / "run"
+    args = ["--root", str(root), "--runroot", str(run)]
+
+    def api() -> None:
+        try:
+            moorage.Engine(root, run).containers.create("busybox", ["true"])
+        except moorage.errors.PermissionDenied as e:
+            print(f"denied: {e}", file=__import__("sys").stderr)
+            raise SystemExit(3) from None
+
+    code, err = _as_nobody(api)
+    assert code == 3 and "needs root to create a container" in err, err
+    code, err = _as_nobody(lambda: main([*args, "run", "busybox", "true"]))
+    assert code == 125, err
+    assert err.strip().splitlines() == [
+        "Error: permission denied: moorage needs root to create a container (rootless mode is not supported yet)"]
+    # nothing was left half-made: no container row, no bundle, no layer
+    assert main_ok(args, "ps", "-aq") == ""
+    assert not list(run.glob("containers/*")) and not list(root.glob("storage/overlay/containers/*"))
+
+
+def main_ok(args: list[str], *rest: str) -> str:
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "moorage.cli", *args, *rest], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout

@@ -113,6 +113,37 @@ def test_restart_always_survives_kill_of_process_but_not_stop(cli) -> None:
     cli.ok("rm", cid)
 
 
+def test_restart_unless_stopped_restarts_a_crash_but_not_a_stop(cli) -> None:
+    cid = cli.ok("run", "-d", "--restart", "unless-stopped", "busybox", "sh", "-c", "sleep 0.2; exit 5").strip()
+    wait_for(lambda: json.loads(cli.ok("inspect", "-f", "{{json .RestartCount}}", cid)) >= 2, timeout=30,
+             what="two restarts")
+    assert json.loads(cli.ok("inspect", "-f", "{{json .HostConfig.RestartPolicy}}", cid))["Name"] == "unless-stopped"
+    cli.ok("stop", "-t", "1", cid)
+    count = json.loads(cli.ok("inspect", "-f", "{{json .RestartCount}}", cid))
+    time.sleep(1.0)  # longer than the sleep+back-off of a restart that should not happen
+    st = state(cli, cid)
+    assert st["Status"] == "exited" and not st["Running"]
+    assert json.loads(cli.ok("inspect", "-f", "{{json .RestartCount}}", cid)) == count
+    cli.ok("rm", cid)
+
+
+def test_oom_kill_is_recorded(cli) -> None:
+    # busybox tail buffers a newline-free stream without bound: the memory
+    # cgroup's OOM killer ends it, and the monitor reads the cgroup's counter.
+    r = cli("run", "--name", "oomer", "-m", "8m", "busybox", "tail", "/dev/zero")
+    assert r.code == 137, r.err
+    st = state(cli, "oomer")
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137 and st["Status"] == "exited"
+    cli.ok("rm", "oomer")
+    # an ordinary SIGKILL is not reported as an OOM kill
+    cid = cli.ok("run", "-d", "-m", "64m", "busybox", "sleep", "300").strip()
+    cli.ok("kill", cid)
+    wait_for(lambda: state(cli, cid)["Status"] == "exited", what="exit")
+    st = state(cli, cid)
+    assert st["ExitCode"] == 137 and st["OOMKilled"] is False
+    cli.ok("rm", cid)
+
+
 def test_kill_9_of_monitor_keeps_state_truthful(cli, roots) -> None:
     cid = cli.ok("run", "-d", "busybox", "sleep", "300").strip()
     st = state(cli, cid)

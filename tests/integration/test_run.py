@@ -118,8 +118,8 @@ def test_cap_drop_and_privileged(cli) -> None:
 
 
 def test_memory_and_pids_limits_land_in_the_cgroup(cli) -> None:
-    cid = cli.ok("run", "-d", "--memory", "64m", "--pids-limit", "50", "--cpu-shares", "512", "busybox",
-                 "sleep", "60").strip()
+    cid = cli.ok("run", "-d", "--memory", "64m", "--pids-limit", "50", "--cpu-shares", "512", "--cpus", "0.5",
+                 "--cpuset-cpus", "0", "busybox", "sleep", "60").strip()
     try:
         # inside the container: its own cgroup view (cgroup namespace)
         out = cli.ok("exec", cid, "cat", "/proc/self/cgroup")
@@ -133,6 +133,17 @@ def test_memory_and_pids_limits_land_in_the_cgroup(cli) -> None:
         assert host["memory"] == str(64 << 20)
         assert host["pids"] == "50"
         assert host["cpu"] in ("512", "20")  # v1 shares, or v2 weight from 512 shares
+        v1 = Path(f"/sys/fs/cgroup/cpu/moorage/{cid}")
+        if v1.exists():
+            quota = (v1 / "cpu.cfs_quota_us").read_text().strip() + " " + (v1 / "cpu.cfs_period_us").read_text().strip()
+            cpuset = Path(f"/sys/fs/cgroup/cpuset/moorage/{cid}/cpuset.cpus").read_text().strip()
+        else:
+            quota = Path(f"/sys/fs/cgroup/moorage/{cid}/cpu.max").read_text().strip()
+            cpuset = Path(f"/sys/fs/cgroup/moorage/{cid}/cpuset.cpus").read_text().strip()
+        assert quota == "50000 100000"
+        assert cpuset == "0"
+        # and the container sees the cpuset as its affinity
+        assert cli.ok("exec", cid, "grep", "Cpus_allowed_list", "/proc/self/status").split() == ["Cpus_allowed_list:", "0"]
     finally:
         cli.ok("rm", "-f", cid)
     assert not list(Path("/sys/fs/cgroup").glob(f"*/moorage/{cid}"))

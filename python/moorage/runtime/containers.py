@@ -31,6 +31,7 @@ from moorage.errors import (
     ContainerNotFound,
     InvalidArgument,
     MoorageError,
+    PermissionDenied,
     RuntimeFailure,
 )
 from moorage.runtime import names, procs
@@ -229,6 +230,7 @@ class ContainerManager:
         from moorage.spec import validate
         from moorage.spec.generate import generate_config
 
+        _require_root("create a container")
         self.warnings = validate.validate_options(options)
         image = self.ctx.images.get(options.image)
         driver_name = options.storage_driver or self.ctx.storage_driver
@@ -334,6 +336,7 @@ class ContainerManager:
             return self._start_locked(rec, attach, stream)
 
     def _start_locked(self, rec: ContainerRecord, attach: bool, stream: bool = False) -> tuple[ContainerRecord, Any]:
+        _require_root("start a container")
         image = self.ctx.images.get(rec.image_id)
         driver = self.ctx.driver(rec.driver)
         driver.mount(rec.id, self.ctx.images.layer_cache_ids(image.layers, rec.driver, driver))
@@ -775,6 +778,13 @@ def _parse_log_line(line: bytes) -> tuple[str, str, bytes] | None:
         return obj.get("stream", "stdout"), obj.get("time", ""), obj.get("log", "").encode("utf-8", "surrogateescape")
     except ValueError:
         return None
+
+
+def _require_root(what: str) -> None:
+    # Mounts, namespaces and cgroups need root here; without this check a
+    # non-root caller gets an EPERM from deep inside the overlay mount.
+    if os.geteuid() != 0:
+        raise PermissionDenied(f"permission denied: moorage needs root to {what} (rootless mode is not supported yet)")
 
 
 def _read_int(path: Path) -> int:
