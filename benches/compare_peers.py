@@ -225,8 +225,21 @@ def report(title: str, medians: dict[str, float], unit: str = "s", goal: str = "
 def bench_start(engines: list, rounds: int) -> None:
     med = alternate({e.name: e.run_true for e in engines}, rounds)
     report("run --rm --network none busybox /bin/true (median wall time)", med, goal="≤ 0.25× podman")
-    floor = alternate({"python -c pass": lambda: subprocess.run([PY, "-c", "pass"], check=True)}, rounds)
-    print(f"  (for scale: this interpreter starts and exits in {floor['python -c pass']:.4f} s; the CLI pays it per call)")
+    # Where the CLI's time goes: the interpreter with its site-packages
+    # (.pth files run at every start), without them (-S), and with the CLI's
+    # modules imported but no command run.
+    floor = alternate({
+        "python -c pass": lambda: subprocess.run([PY, "-c", "pass"], check=True),
+        "python -S -c pass": lambda: subprocess.run([PY, "-S", "-c", "pass"], check=True),
+        "import cli": lambda: subprocess.run([PY, "-c", _IMPORT_CLI], check=True),
+    }, rounds)
+    print("  for scale, the CLI's floor (it pays these per call):")
+    print(f"    interpreter start and exit            {floor['python -c pass']:.4f} s"
+          f"  ({floor['python -S -c pass']:.4f} s of it without site-packages' .pth files)")
+    print(f"    same, plus importing the CLI's modules {floor['import cli']:.4f} s")
+
+
+_IMPORT_CLI = "import moorage.cli; from moorage.cli import archive, changes, container, image, maintenance, system"
 
 
 def bench_runtime(work: Path, rounds: int) -> None:

@@ -87,7 +87,9 @@ def nobody_dir():  # type: ignore[no-untyped-def]
 
 
 def test_non_root_gets_a_clear_permission_error(nobody_dir) -> None:
-    from moorage.cli import main
+    # Import in the parent what the child needs: uid 65534 may not be able
+    # to read the installed package (e.g. under a 0700 /root).
+    from moorage.cli import archive, changes, container, image, main, maintenance, system  # noqa: F401
 
     root, run = nobody_dir / "root", nobody_dir / "run"
     args = ["--root", str(root), "--runroot", str(run)]

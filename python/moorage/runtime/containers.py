@@ -227,10 +227,10 @@ class ContainerManager:
 
     # ----------------------------------------------------------------- create
     def create(self, options: CreateOptions) -> ContainerRecord:
+        _require_root("create a container")
         from moorage.spec import validate
         from moorage.spec.generate import generate_config
 
-        _require_root("create a container")
         self.warnings = validate.validate_options(options)
         image = self.ctx.images.get(options.image)
         driver_name = options.storage_driver or self.ctx.storage_driver
