@@ -64,5 +64,15 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def private_kib(pid: int) -> int:
+    """Memory only this process holds (Private_Clean + Private_Dirty): what
+    one more container costs, with the pages shared with its siblings left out."""
+    total = 0
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            total += int(line.split()[1])
+    return total
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
