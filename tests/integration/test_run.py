@@ -177,7 +177,16 @@ def test_cidfile(cli, tmp_path: Path) -> None:
     cid = cli.ok("create", "--cidfile", str(f), "busybox", "true").strip()
     assert f.read_text() == cid
     r = cli("create", "--cidfile", str(f), "busybox", "true")
-    assert r.code == 125 and "cid" in r.err.lower()
+    assert r.code == 125 and "Container ID file found" in r.err
+    assert f.read_text() == cid  # the other container's file is left alone
+    # A file that cannot be made fails before any container exists; a create
+    # that fails takes its new cidfile away again.
+    r = cli("run", "--rm", "--cidfile", str(tmp_path / "no" / "dir"), "busybox", "true")
+    assert r.code == 125
+    assert r.err.strip() == f"Error: failed to create the container ID file: open {tmp_path}/no/dir: no such file or directory"
+    r = cli("run", "--rm", "--cidfile", str(tmp_path / "cid2"), "no-such-image", "true")
+    assert r.code == 125 and not (tmp_path / "cid2").exists()
+    assert cli.ok("ps", "-aq", "--no-trunc").split() == [cid]
 
 
 def test_same_bundle_under_runc(cli, roots) -> None:

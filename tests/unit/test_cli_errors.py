@@ -16,5 +16,12 @@ def test_unusable_root_is_one_line_with_docker_exit_codes() -> None:
 
 
 def test_unknown_flag_and_command() -> None:
-    assert moorage("ps", "--bogus").returncode == 125
-    assert moorage("frobnicate").returncode == 125
+    r = moorage("ps", "--bogus")
+    assert r.returncode == 125
+    assert r.stderr.splitlines() == ["Error: No such option '--bogus'.", "See 'moorage ps --help'."]
+    r = moorage("frobnicate")
+    assert r.returncode == 125
+    assert r.stderr.splitlines() == ["Error: No such command 'frobnicate'.", "See 'moorage --help'."]
+    r = moorage("run", "--pids-limit", "x", "busybox", "true")
+    assert r.returncode == 125
+    assert r.stderr.splitlines()[0] == "Error: Invalid value for '--pids-limit': 'x' is not a valid integer."

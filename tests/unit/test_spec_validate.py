@@ -17,6 +17,14 @@ def opts(**kw: Any) -> CreateOptions:
     return CreateOptions(image="img", **kw)
 
 
+@pytest.fixture(autouse=True)
+def eight_cpus_one_node(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The host these checks see: CPUs 0-7 and memory node 0, whatever this machine has."""
+    (tmp_path / "cpus").write_text("0-7\n")
+    (tmp_path / "mems").write_text("0\n")
+    monkeypatch.setattr(v, "ONLINE", {"cpus": str(tmp_path / "cpus"), "mems": str(tmp_path / "mems")})
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -32,6 +40,10 @@ def opts(**kw: Any) -> CreateOptions:
         (opts(resources=Resources(cpu_quota=999)), "CPU cfs quota can not be less than 1ms"),
         (opts(resources=Resources(cpu_period=2_000_000)), "CPU cfs period"),
         (opts(resources=Resources(cpuset_cpus="0-a")), "Invalid value 0-a for cpuset cpus"),
+        (opts(resources=Resources(cpuset_cpus="4-2")), "Invalid value 4-2 for cpuset cpus"),
+        (opts(resources=Resources(cpuset_cpus="1,9")),
+         "Requested CPUs are not available - requested 1,9, available: 0-7"),
+        (opts(resources=Resources(cpuset_mems="1")), "Requested memory nodes are not available - requested 1, available: 0"),
         (opts(workdir="relative"), "needs to be an absolute path"),
         (opts(volumes=["/a:relative"]), "must be absolute"),
         (opts(volumes=["named:/data"]), "named volumes are not supported yet"),
@@ -171,3 +183,10 @@ def test_config_errors(path: str, value: Any, message: str) -> None:
     _set(config, path, value)
     with pytest.raises(InvalidArgument, match=message):
         v.validate_config(config)
+
+
+def test_parse_cpuset() -> None:
+    assert v.parse_cpuset("0-2,4") == {0, 1, 2, 4}
+    assert v.parse_cpuset("3") == {3}
+    assert v.parse_cpuset("2-1") is None
+    assert v.parse_cpuset("1,,2") is None

@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
+    except click.UsageError as e:
+        # Docker's shape: the cause on one line, then where to read more.
+        click.echo(f"Error: {e.format_message()}", err=True)
+        if e.ctx is not None:
+            click.echo(f"See '{e.ctx.command_path} --help'.", err=True)
+        sys.exit(125)
     except click.ClickException as e:
         e.show()
         sys.exit(125)

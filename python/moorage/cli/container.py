@@ -4,6 +4,7 @@ unpause, rm, logs, wait, exec, inspect, top, rename (and the monitor's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -166,15 +167,47 @@ def create_flags(f: Any) -> Any:
     return f
 
 
-def _write_cidfile(path: str | None, cid: str) -> None:
-    if path:
-        with open(path, "w") as f:
-            f.write(cid)
+class _CidFile:
+    """``--cidfile``, as Docker does it: the file is made before the container
+    (so a bad path fails with nothing created) and removed again if the
+    container cannot be created."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path, self.fd = path, -1
+        if not path:
+            return
+        if os.path.exists(path):
+            raise InvalidArgument(
+                f"Container ID file found, make sure the other container isn't running or delete {path}")
+        try:
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise InvalidArgument(
+                f"failed to create the container ID file: open {path}: {(e.strerror or str(e)).lower()}") from None
+
+    def write(self, cid: str) -> None:
+        if self.fd >= 0:
+            os.write(self.fd, cid.encode())
+            os.close(self.fd)
+            self.fd = -1
+
+    def discard(self) -> None:
+        if self.fd >= 0 and self.path:
+            os.close(self.fd)
+            self.fd = -1
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
 
-def _check_cidfile(path: str | None) -> None:
-    if path and os.path.exists(path):
-        raise InvalidArgument(f"Container ID file found, make sure the other container isn't running or delete {path}")
+def _create_with_cidfile(state: State, opts: CreateOptions, cidfile: str | None) -> Any:
+    cf = _CidFile(cidfile)
+    try:
+        rec = _create(state, opts)
+    except BaseException:
+        cf.discard()
+        raise
+    cf.write(rec.id)
+    return rec
 
 
 def _engine(state: State) -> Any:
@@ -188,10 +221,8 @@ def _engine(state: State) -> Any:
 @pass_state
 def create(state: State, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create a new container."""
-    _check_cidfile(kw["cidfile"])
     opts = create_options(image, command, {**kw, "rm": False})
-    rec = _create(state, opts)
-    _write_cidfile(kw["cidfile"], rec.id)
+    rec = _create_with_cidfile(state, opts, kw["cidfile"])
     click.echo(rec.id)
 
 
@@ -215,11 +246,9 @@ def _create(state: State, opts: CreateOptions) -> Any:
 @pass_state
 def run(state: State, image: str, command: tuple[str, ...], detach: bool, rm: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
-    _check_cidfile(kw["cidfile"])
     opts = create_options(image, command, {**kw, "rm": rm})
     mgr = state.engine._mgr
-    rec = _create(state, opts)
-    _write_cidfile(kw["cidfile"], rec.id)
+    rec = _create_with_cidfile(state, opts, kw["cidfile"])
     if detach:
         try:
             mgr.start(rec.id)

@@ -128,8 +128,42 @@ def check_cpu(options: CreateOptions, found: Findings) -> None:
     if r.cpu_period is not None and r.cpu_period != 0 and not 1000 <= r.cpu_period <= 1_000_000:
         found.error("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")
     for what, value in (("cpus", r.cpuset_cpus), ("mems", r.cpuset_mems)):
-        if value and not _CPUSET_RE.match(value):
+        if not value:
+            continue
+        wanted = parse_cpuset(value)
+        if wanted is None:
             found.error(f"Invalid value {value} for cpuset {what}")
+            continue
+        online = _online(what)
+        if online is not None and not wanted <= (parse_cpuset(online) or set()):
+            kind = "CPUs" if what == "cpus" else "memory nodes"
+            found.error(f"Requested {kind} are not available - requested {value}, available: {online}")
+
+
+#: Where the host lists its CPUs and memory nodes (a unit test points these elsewhere).
+ONLINE = {"cpus": "/sys/devices/system/cpu/online", "mems": "/sys/devices/system/node/online"}
+
+
+def _online(what: str) -> str | None:
+    try:
+        with open(ONLINE[what]) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def parse_cpuset(value: str) -> set[int] | None:
+    """The numbers in a cpuset list (``0-2,4``); None if it is malformed."""
+    if not _CPUSET_RE.match(value):
+        return None
+    out: set[int] = set()
+    for part in value.split(","):
+        lo, _, hi = part.partition("-")
+        a, b = int(lo), int(hi or lo)
+        if b < a:
+            return None
+        out.update(range(a, b + 1))
+    return out
 
 
 def check_workdir(options: CreateOptions, found: Findings) -> None:
