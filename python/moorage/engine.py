@@ -153,11 +153,11 @@ class Container:
                                    stderr=subprocess.STDOUT if not detach else subprocess.DEVNULL, output=out)
         return r, b"".join(out)
 
-    def top(self) -> dict[str, Any]:
-        from moorage.runtime.procs import ps_row
+    def top(self, ps_args: str | None = None) -> dict[str, Any]:
+        """``{"Titles": [...], "Processes": [...]}``; ``ps_args`` (e.g. ``"aux"``) runs the host's ps with them."""
+        from moorage.runtime.procs import top
 
-        rows = [r for r in (ps_row(p) for p in self._engine._mgr.pids(self.id)) if r]
-        return {"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}
+        return top(self._engine._mgr.pids(self.id), ps_args.split() if ps_args else None)
 
     def remove(self, force: bool = False, v: bool = False) -> None:
         self._engine._mgr.remove(self.id, force=force, volumes=v)

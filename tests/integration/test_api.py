@@ -23,6 +23,11 @@ def test_detached_lifecycle(engine, image) -> None:
     code, _ = c.exec_run("true")
     assert code == 0
     assert "sleep 300" in " ".join(c.top()["Processes"][0])
+    # with --init: /dev/init is PID 1 in the container, sleep its child
+    top = c.top(ps_args="-o pid,args")
+    assert top["Titles"] == ["PID", "COMMAND"]
+    assert [r[1] for r in top["Processes"]] == ["/dev/init -- sleep 300", "sleep 300"]
+    assert top["Processes"][0][0] == str(c.attrs["State"]["Pid"])
     c.stop(timeout=1)
     assert c.status == "exited"
     assert c.wait()["StatusCode"] == 143

@@ -183,6 +183,13 @@ def test_exec(cli) -> None:
     assert cli.ok("exec", "-e", "FOO=baz", "-w", "/tmp", "-u", "1000", cid, "sh", "-c", "echo $FOO; pwd; id -u") == "baz\n/tmp\n1000\n"
     assert cli("exec", cid, "sh", "-c", "exit 7").code == 7
     assert cli("exec", cid, "/nope").code == 127
+    # a failure of the exec itself (not of the command) is reported, exit 126 as Docker
+    r = cli("exec", "-w", "/nonexistent", cid, "true")
+    assert r.code == 126 and r.err.startswith("Error: OCI runtime exec failed: chdir") and "No such file" in r.err
+    r = cli("exec", "-w", "relative", cid, "true")
+    assert r.code == 1 and "needs to be an absolute path" in r.err
+    r = cli("exec", cid, "sh", "-c", "echo out; echo err >&2; exit 1")  # the command's own failure: its output, its code
+    assert (r.code, r.out, r.err) == (1, "out\n", "err\n")
     assert cli.ok("exec", "-i", cid, "cat", input="piped\n") == "piped\n"
     cli.ok("exec", "-d", cid, "sh", "-c", "echo bg > /tmp/bg")
     wait_for(lambda: cli("exec", cid, "cat", "/tmp/bg").out == "bg\n", what="detached exec")
@@ -193,6 +200,11 @@ def test_top_and_rename(cli) -> None:
     cid = cli.ok("run", "-d", "--name", "first", "busybox", "sleep", "300").strip()
     top = cli.ok("top", "first").splitlines()
     assert top[0].split()[:3] == ["UID", "PID", "PPID"] and "sleep 300" in top[1]
+    pid = str(state(cli, cid)["Pid"])
+    # ps options after the name: the host's ps, rows of this container only
+    assert cli.ok("top", "first", "-o", "pid,comm").split() == ["PID", "COMMAND", pid, "sleep"]
+    r = cli("top", "first", "-o", "comm")
+    assert r.code == 1 and r.err.strip() == "Error: Couldn't find PID field in ps output"
     cli.ok("rename", "first", "second")
     assert cli.ok("inspect", "-f", "{{.Name}}", cid).strip() == "/second"
     assert cli("inspect", "first").code == 1

@@ -581,17 +581,16 @@ def inspect(state: State, fmt: str | None, kind: str | None, size: bool, names: 
     raise click.exceptions.Exit(1 if failed else 0)
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("container")
-@click.argument("ps_args", nargs=-1)
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
 @pass_state
 def top(state: State, container: str, ps_args: tuple[str, ...]) -> None:
-    """Display the running processes of a container."""
+    """Display the running processes of a container (ps options after the name)."""
     from moorage.cli import formatting as F
-    from moorage.runtime.procs import ps_row
 
-    rows = [r for r in (ps_row(p) for p in state.engine._mgr.pids(container)) if r]
-    click.echo(F.tabulate(rows, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]), nl=False)
+    table = state.engine.containers.get(container).top(" ".join(ps_args) or None)
+    click.echo(F.tabulate(table["Processes"], table["Titles"]), nl=False)
 
 
 @cli.command()

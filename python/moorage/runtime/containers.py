@@ -639,6 +639,8 @@ class ContainerManager:
         use_tty = tty and not detach
         process["terminal"] = use_tty
         if workdir:
+            if not workdir.startswith("/"):
+                raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be an absolute path")
             process["cwd"] = workdir
         if env:
             merged = {e.split("=", 1)[0]: e for e in process.get("env", [])}
@@ -690,13 +692,16 @@ class ContainerManager:
             logfile.unlink(missing_ok=True)
             if console is not None:
                 console.close()
-        if returncode in (126, 127) or (returncode == 255 and err):
+        # The runtime writes only its own failures to --log (the process's
+        # stdio is the caller's), so a non-empty log means the exec itself failed.
+        if returncode in (126, 127) or (returncode != 0 and err):
             msg = err.splitlines()[-1] if err else f"exec failed with {returncode}"
-            if returncode == 127 or "not found" in msg or "no such file" in msg:
+            if returncode == 127:
                 raise CommandNotFound(msg)
-            if returncode == 126 or "permission denied" in msg:
+            if returncode == 126:
                 raise CommandNotInvokable(msg)
-            raise RuntimeFailure(msg)
+            # Docker: "OCI runtime exec failed: ...", exit 126.
+            raise CommandNotInvokable(f"OCI runtime exec failed: {msg}")
         if output is not None:
             output.append(captured)
         return returncode
