@@ -57,7 +57,10 @@ def test_import_garbage_leaves_store_unchanged(cli, roots, tmp_path: Path) -> No
     bad.write_bytes(b"this is not a tarball" * 100)
     before = sorted(p.name for p in (roots.root / "blobs" / "sha256").iterdir())
     r = cli("import", str(bad), "bad")
-    assert r.code == 1 and r.err.startswith("Error:")
+    assert r.code == 1
+    assert r.err.startswith(f"Error: reading layer {bad}: not a tar archive (") and r.err.count("\n") == 1
+    r = cli("import", "-", "bad", input=b"\x00\xff\n\x01" * 300)  # binary noise on stdin: still one line, named
+    assert r.code == 1 and r.err.count("\n") == 1 and r.err.startswith("Error: reading layer standard input: ")
     assert sorted(p.name for p in (roots.root / "blobs" / "sha256").iterdir()) == before
     assert "bad" not in cli.ok("images")
     assert not [p for p in (roots.root / "storage" / "overlay" / "layers").iterdir() if p.name.startswith(".")]

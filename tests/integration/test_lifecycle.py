@@ -168,8 +168,12 @@ def test_pause_unpause(cli) -> None:
     stat = Path(f"/proc/{st['Pid']}/stat").read_text().split(")")[1].split()[0]
     assert stat in ("D", "S", "T")
     assert cli("rm", cid).code == 1
+    r = cli("pause", cid)
+    assert r.code == 1 and r.err.strip() == f"Error: Container {cid} is already paused"
     cli.ok("unpause", cid)
     assert state(cli, cid)["Status"] == "running"
+    r = cli("unpause", cid)
+    assert r.code == 1 and r.err.strip() == f"Error: Container {cid} is not paused"
     cli.ok("rm", "-f", cid)
 
 
@@ -315,3 +319,18 @@ def test_logs_since_and_ps_filters_and_templates(cli) -> None:
     rows = cli.ok("ps", "-a", "--format", "table {{.Names}}\\t{{.Status}}").splitlines()
     assert rows[0].split() == ["NAMES", "STATUS"] and {r.split()[0] for r in rows[1:]} == {"alpha", "beta"}
     cli.ok("rm", a, b)
+
+
+def test_interactive_tty_needs_a_terminal(cli) -> None:
+    # Docker's check: -i with -t and a stdin that is not a terminal
+    r = cli("run", "--rm", "-it", "busybox", "true")
+    assert (r.code, r.err) == (1, "the input device is not a TTY\n")
+    assert cli.ok("ps", "-aq") == ""  # nothing was created
+    assert cli("run", "--rm", "-t", "busybox", "true").code == 0  # -t alone is fine
+    cid = cli.ok("create", "-it", "busybox", "sh").strip()
+    r = cli("start", "-ai", cid)
+    assert (r.code, r.err) == (1, "the input device is not a TTY\n")
+    cli.ok("start", cid)
+    r = cli("exec", "-it", cid, "true")
+    assert (r.code, r.err) == (1, "the input device is not a TTY\n")
+    cli.ok("rm", "-f", cid)

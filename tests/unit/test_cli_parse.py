@@ -32,3 +32,20 @@ def test_archive_formats_match_the_cli_choice() -> None:
     from moorage.image.archive import FORMATS
 
     assert CLI_FORMATS == FORMATS
+
+
+def test_env_file_follows_docker_rules(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from moorage.cli.container import _read_env_file
+    from moorage.errors import InvalidArgument
+
+    f = tmp_path / "env"
+    f.write_text("# comment\n\n  A=1 2 \nFROM_HOST\nEMPTY=\n")
+    assert _read_env_file(str(f)) == ["A=1 2 ", "FROM_HOST", "EMPTY="]
+    f.write_text("OK=1\nbad name=1\n")
+    with pytest.raises(InvalidArgument, match=r"variable 'bad name' contains whitespaces \(line 2 of "):
+        _read_env_file(str(f))
+    f.write_text("=x\n")
+    with pytest.raises(InvalidArgument, match="no variable name on line '=x'"):
+        _read_env_file(str(f))
+    with pytest.raises(InvalidArgument, match=r"open .*/missing: no such file or directory"):
+        _read_env_file(str(tmp_path / "missing"))

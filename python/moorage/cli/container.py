@@ -33,11 +33,19 @@ def _read_env_file(path: str) -> list[str]:
             lines = f.read().splitlines()
     except OSError as e:
         raise InvalidArgument(f"open {path}: {e.strerror.lower() if e.strerror else e}") from None
+    # Docker's rules (opts/file.go): leading blanks dropped, trailing kept;
+    # "#" starts a comment line; a name alone is taken from the caller's
+    # environment later; a name must be non-empty and without blanks.
     out = []
-    for line in lines:
-        line = line.strip()
+    for n, raw in enumerate(lines, 1):
+        line = raw.lstrip()
         if not line or line.startswith("#"):
             continue
+        name = line.split("=", 1)[0]
+        if not name:
+            raise InvalidArgument(f"no variable name on line '{line}' of {path}")
+        if any(c.isspace() for c in name):
+            raise InvalidArgument(f"variable '{name}' contains whitespaces (line {n} of {path})")
         out.append(line)
     return out
 
@@ -167,6 +175,13 @@ def create_flags(f: Any) -> Any:
     return f
 
 
+def _require_tty() -> None:
+    """Docker's check for -i with -t: the caller's stdin must be a terminal."""
+    if not sys.stdin.isatty():
+        click.echo("the input device is not a TTY", err=True)
+        raise click.exceptions.Exit(1)
+
+
 class _CidFile:
     """``--cidfile``, as Docker does it: the file is made before the container
     (so a bad path fails with nothing created) and removed again if the
@@ -247,6 +262,8 @@ def _create(state: State, opts: CreateOptions) -> Any:
 def run(state: State, image: str, command: tuple[str, ...], detach: bool, rm: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
     opts = create_options(image, command, {**kw, "rm": rm})
+    if opts.tty and opts.stdin_open and not detach:
+        _require_tty()
     mgr = state.engine._mgr
     rec = _create_with_cidfile(state, opts, kw["cidfile"])
     if detach:
@@ -316,6 +333,8 @@ def start(state: State, attach: bool, interactive: bool, containers: tuple[str, 
         if len(containers) > 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         rec = mgr.get(containers[0])
+        if interactive and rec.options.tty and rec.options.stdin_open:
+            _require_tty()
         code = _run_attached(mgr, rec, rec.options)
         raise click.exceptions.Exit(code)
     failed = _each(containers, lambda c: mgr.start(c))
@@ -465,6 +484,8 @@ def exec_(state: State, interactive: bool, tty: bool, detach: bool, env: tuple[s
     """Execute a command in a running container."""
     import subprocess
 
+    if interactive and tty and not detach:
+        _require_tty()
     code = state.engine._mgr.exec(
         container, list(command), env=list(env), user=user, workdir=workdir, tty=tty, detach=detach,
         stdin=None if interactive else subprocess.DEVNULL,

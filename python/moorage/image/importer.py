@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moorage.errors import InvalidArgument, MoorageError
+from moorage.errors import InvalidArgument, InvalidLayer, MoorageError
 from moorage.image.store import BlobStore, Image
 
 if TYPE_CHECKING:
@@ -131,5 +131,8 @@ def import_image(ctx: Context, source: str, ref: str | None, changes: list[str],
         if tmp.stat().st_size == 0:
             raise MoorageError("import: the input is empty")
         return ctx.images.import_tar(tmp, ctx.driver(ctx.storage_driver), ctx.storage_driver, ref, config, message)
+    except InvalidLayer as e:
+        # name what the user gave, not the store's temporary copy of it
+        raise InvalidLayer(str(e).replace(str(tmp), "standard input" if source == "-" else source)) from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -574,6 +574,9 @@ class ContainerManager:
     def _freeze(self, ref: str, needs: str, verb: str, becomes: str) -> ContainerRecord:
         """pause/unpause: the runtime's freezer verb, then the new state."""
         rec = self.get(ref)
+        if rec.state == becomes:
+            raise Conflict(f"Container {rec.id} is already {becomes}" if becomes == "paused"
+                           else f"Container {rec.id} is not paused")
         if rec.state != needs:
             raise Conflict(f"Container {rec.id} is not {needs}")
         proc = self._runtime_cmd(rec, verb, rec.id)

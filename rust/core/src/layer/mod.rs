@@ -45,7 +45,7 @@ pub enum LayerError {
     #[error("layer entry {entry:?}: {reason}")]
     Invalid { entry: String, reason: String },
     /// The tar stream itself is malformed or truncated.
-    #[error("reading layer {path}: {source}")]
+    #[error("reading layer {path}: {}", stream_message(.source))]
     Stream {
         path: PathBuf,
         #[source]
@@ -123,3 +123,49 @@ pub const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
 pub const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
 /// The overlayfs xattr that makes a directory opaque.
 pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// One printable line for a broken tar stream. The tar crate quotes the raw
+/// header bytes in some messages ("... when getting cksum for <512 bytes>"),
+/// which for a file that is not a tar archive is binary noise over many lines.
+fn stream_message(e: &io::Error) -> String {
+    let text = e.to_string();
+    let head = text.split(" when getting cksum for ").next().unwrap_or("");
+    let mut out: String = head
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == char::REPLACEMENT_CHARACTER {
+                '?'
+            } else {
+                c
+            }
+        })
+        .take(160)
+        .collect();
+    if text.contains(" when getting cksum for ") {
+        out = format!("not a tar archive ({out})");
+    }
+    out
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn stream_message_is_one_printable_line() {
+        let e = io::Error::other(
+            "numeric field was not a number: login\nsy when getting cksum for root:x:0:0\nmore",
+        );
+        assert_eq!(
+            stream_message(&e),
+            "not a tar archive (numeric field was not a number: login)"
+        );
+        let e = io::Error::other("bad \u{1}\u{fffd} bytes");
+        assert_eq!(stream_message(&e), "bad ?? bytes");
+        let e = io::Error::new(io::ErrorKind::UnexpectedEof, "failed to read entire block");
+        assert_eq!(stream_message(&e), "failed to read entire block");
+    }
+}
