@@ -74,3 +74,7 @@ class ContainerError(MoorageError):
             f"Command '{command}' in image '{image}' returned non-zero exit status {exit_status}: "
             f"{stderr.decode(errors='replace').strip()}"
         )
+
+
+class PluginLoadWarning(UserWarning):
+    """An installed plugin could not be loaded; the engine goes on without it."""

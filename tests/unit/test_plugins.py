@@ -116,3 +116,43 @@ def test_builtin_drivers_implement_exactly_the_storage_protocol() -> None:
 
     src = Path(commit_mod.__file__).read_text()
     assert "upper_path" not in src and "hasattr(driver" not in src
+
+
+def test_a_broken_plugin_is_skipped_with_a_warning(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from moorage.errors import PluginLoadWarning
+    from moorage.plugin.manager import Plugins, build_plugin_manager
+
+    d = tmp_path / "broken-1.0.dist-info"
+    d.mkdir()
+    (d / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
+    (d / "entry_points.txt").write_text("[moorage]\nbroken = no_such_module_for_moorage:plugin\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    with pytest.warns(PluginLoadWarning, match=r"plugin 'broken' \(no_such_module_for_moorage:plugin\) failed to load"):
+        pm = build_plugin_manager(cache_dir=tmp_path / "cache")
+    assert pm.get_plugin("broken") is None
+    assert "overlay" in Plugins(pm).storage  # the engine goes on with what did load
+    monkeypatch.setenv("MOORAGE_DISABLE_PLUGINS", "broken")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_plugin_manager(cache_dir=tmp_path / "cache")  # disabled: not even tried
+
+
+def test_cli_prints_plugin_warnings_as_one_line(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    d = tmp_path / "broken-1.0.dist-info"
+    d.mkdir()
+    (d / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
+    (d / "entry_points.txt").write_text("[moorage]\nbroken = no_such_module_for_moorage:plugin\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "moorage.cli", "--root", str(tmp_path / "r"), "--runroot",
+                        str(tmp_path / "rr"), "info"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0
+    assert r.stderr.startswith("WARNING: plugin 'broken' (no_such_module_for_moorage:plugin) failed to load")
+    assert r.stderr.count("\n") == 1

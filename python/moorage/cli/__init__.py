@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 import click
 
 from moorage.errors import MoorageError
+
+_default_showwarning = warnings.showwarning
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
 
@@ -54,8 +57,21 @@ def fail(message: str, code: int) -> click.exceptions.Exit:
     return click.exceptions.Exit(code)
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings meant for the user (a plugin that failed to load) as Docker prints them."""
+    from moorage.errors import PluginLoadWarning
+
+    if issubclass(category, PluginLoadWarning):
+        click.echo(f"WARNING: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> None:
     from moorage.cli import archive, changes, container, image, maintenance, system  # noqa: F401  (registers commands)
+
+    warnings.showwarning = _show_warning
 
     try:
         rv = cli.main(args=argv, prog_name="moorage", standalone_mode=False)

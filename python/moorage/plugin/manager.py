@@ -159,6 +159,17 @@ def build_plugin_manager(load_entrypoints: bool = True, cache_dir: Path | None =
         for name, value in _moorage_entry_points(cache_dir):
             if pm.get_plugin(name) is not None or pm.is_blocked(name):
                 continue
-            pm.register(_load_entry_point(value), name=name)
+            # One broken plugin must not take the engine down with it: what it
+            # would have registered is then simply unknown ("registered: ...").
+            try:
+                pm.register(_load_entry_point(value), name=name)
+            except Exception as e:
+                import warnings
+
+                from moorage.errors import PluginLoadWarning
+
+                warnings.warn(PluginLoadWarning(
+                    f"plugin {name!r} ({value}) failed to load and is skipped: {type(e).__name__}: {e}"
+                    f" (MOORAGE_DISABLE_PLUGINS={name} silences this)"), stacklevel=2)
     pm.check_pending()
     return pm
