@@ -156,3 +156,23 @@ def test_cli_prints_plugin_warnings_as_one_line(tmp_path) -> None:
     assert r.returncode == 0
     assert r.stderr.startswith("WARNING: plugin 'broken' (no_such_module_for_moorage:plugin) failed to load")
     assert r.stderr.count("\n") == 1
+
+
+def test_an_entry_point_plugin_with_an_unknown_hook_is_skipped(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from moorage.errors import PluginLoadWarning
+    from moorage.plugin.manager import build_plugin_manager
+
+    (tmp_path / "typo_plugin_for_moorage.py").write_text(
+        "from moorage.plugin import hookimpl\n\n"
+        "@hookimpl\ndef moorage_register_storage_driver(register):\n    pass\n")
+    d = tmp_path / "typo-1.0.dist-info"
+    d.mkdir()
+    (d / "METADATA").write_text("Metadata-Version: 2.1\nName: typo\nVersion: 1.0\n")
+    (d / "entry_points.txt").write_text("[moorage]\ntypo = typo_plugin_for_moorage\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    with pytest.warns(PluginLoadWarning, match="plugin 'typo' .* PluginValidationError: .*moorage_register_storage_driver"):
+        pm = build_plugin_manager(cache_dir=tmp_path / "cache")
+    assert pm.get_plugin("typo") is None
+    pm.check_pending()  # what is left is sound

@@ -156,6 +156,7 @@ def build_plugin_manager(load_entrypoints: bool = True, cache_dir: Path | None =
             continue
         pm.register(importlib.import_module(modname), name=modname)
     if load_entrypoints:
+        pm.check_pending()  # the built-ins are sound: a failure below is the plugin's
         for name, value in _moorage_entry_points(cache_dir):
             if pm.get_plugin(name) is not None or pm.is_blocked(name):
                 continue
@@ -163,6 +164,11 @@ def build_plugin_manager(load_entrypoints: bool = True, cache_dir: Path | None =
             # would have registered is then simply unknown ("registered: ...").
             try:
                 pm.register(_load_entry_point(value), name=name)
+                try:
+                    pm.check_pending()  # a hook no spec declares (a typo, a newer moorage's hook)
+                except pluggy.PluginValidationError:
+                    pm.unregister(name=name)
+                    raise
             except Exception as e:
                 import warnings
 
