@@ -202,3 +202,86 @@ fn missing_controller_is_an_error() {
         .unwrap();
     assert!(matches!(m.set(&res), Err(CgroupError::Unsupported(_))));
 }
+
+/// The real cgroup2 mount of this host (the hybrid `unified` one, or
+/// `/sys/fs/cgroup` on a pure v2 host), for what v2 does without any
+/// controller: placement, cgroup.freeze, cgroup.procs, rmdir.
+fn real_v2_root() -> Option<std::path::PathBuf> {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: real cgroup v2 tests need root");
+        return None;
+    }
+    let layout = crate::cgroups::Layout::detect().ok()?;
+    let root = layout.unified.clone();
+    if root.is_none() {
+        eprintln!("skipped: no cgroup2 mount on this host");
+    }
+    root
+}
+
+/// Kills the child and removes the test cgroups on drop, also after a failed assertion.
+struct RealGuard {
+    child: Option<std::process::Child>,
+    top: std::path::PathBuf,
+}
+
+impl Drop for RealGuard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = fs::write(self.top.join("c1/cgroup.freeze"), "0");
+        let _ = fs::remove_dir(self.top.join("c1"));
+        let _ = fs::remove_dir(&self.top);
+    }
+}
+
+#[test]
+fn real_v2_placement_freeze_and_destroy() {
+    let Some(root) = real_v2_root() else { return };
+    let top_name = format!("moorage-v2test-{}", std::process::id());
+    let mut g = RealGuard {
+        child: None,
+        top: root.join(&top_name),
+    };
+    // No controllers: on a hybrid host v1 serves them; what is left is v2's own.
+    let m = Manager::with_controllers(&root, &format!("/{top_name}/c1"), Vec::new()).unwrap();
+    let child = std::process::Command::new("/bin/sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    g.child = Some(child);
+
+    m.apply(pid).unwrap();
+    assert_eq!(m.paths(), vec![g.top.join("c1")]);
+    assert_eq!(m.pids().unwrap(), vec![pid]);
+    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        own.lines()
+            .any(|l| l.starts_with("0::") && l.ends_with(&format!("/{top_name}/c1"))),
+        "{own}"
+    );
+
+    m.freeze().unwrap();
+    assert!(read_keyed_frozen(&g.top.join("c1")));
+    m.thaw().unwrap();
+    assert!(!read_keyed_frozen(&g.top.join("c1")));
+
+    // Busy while the task lives: destroy must fail, not pretend.
+    assert!(m.destroy().is_err());
+    if let Some(mut c) = g.child.take() {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    m.destroy().unwrap();
+    assert!(!g.top.join("c1").exists());
+}
+
+fn read_keyed_frozen(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("cgroup.events"))
+        .unwrap()
+        .lines()
+        .any(|l| l == "frozen 1")
+}
