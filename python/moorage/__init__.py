@@ -15,6 +15,7 @@ from moorage.errors import (
     InvalidArgument,
     MoorageError,
     NotFound,
+    PermissionDenied,
 )
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "InvalidArgument",
     "MoorageError",
     "NotFound",
+    "PermissionDenied",
     "__version__",
 ]
