@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from moorage.errors import InvalidArgument
+from moorage.errors import Conflict, InvalidArgument, NotFound
 from moorage.image.store import Image, ImageStore
 from moorage.plugin.manager import Plugins, build_plugin_manager
 from moorage.runtime.containers import ContainerManager, ContainerRecord
@@ -88,6 +88,14 @@ class Container:
     @property
     def status(self) -> str:
         return self._record.state
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self._record.options.labels)
+
+    @property
+    def image(self) -> Image:
+        return self._engine.images.get(self._record.image_id)
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -235,6 +243,46 @@ class ContainerCollection:
     def get(self, container_id: str) -> Container:
         return Container(self._engine, self._engine._mgr.get(container_id))
 
+    def prune(self, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``docker container prune``: remove every stopped container (created,
+        exited or dead), narrowed by ``filters`` ``label`` (``k``, ``k=v``;
+        ``label!`` for the opposite) and ``until`` (a timestamp or a duration
+        such as ``"10m"``: only containers created before it).
+
+        Returns ``{"ContainersDeleted": [ids] or None, "SpaceReclaimed": bytes}``."""
+        import time
+
+        from moorage.cli.formatting import parse_duration_or_timestamp
+        from moorage.image.maintenance import container_size_rw
+
+        f = {k: v if isinstance(v, builtins.list) else [str(v)] for k, v in (filters or {}).items()}
+        unknown = set(f) - {"label", "label!", "until"}
+        if unknown:
+            raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+        try:
+            untils = [parse_duration_or_timestamp(u, time.time()) for u in f.get("until", [])]
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+        mgr, deleted, reclaimed = self._engine._mgr, [], 0
+        for rec in mgr.list():
+            if rec.state not in ("created", "exited", "dead"):
+                continue
+            labels = rec.options.labels
+            if not all(_label_matches(labels, v) for v in f.get("label", [])):
+                continue
+            if any(_label_matches(labels, v) for v in f.get("label!", [])):
+                continue
+            if untils and not all(rec.created < u for u in untils):
+                continue
+            size = container_size_rw(self._engine.ctx, rec)
+            try:
+                mgr.remove(rec.id)
+            except (NotFound, Conflict):
+                continue  # removed or started meanwhile by someone else
+            deleted.append(rec.id)
+            reclaimed += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
     def list(self, all: bool = False, filters: dict[str, Any] | None = None, limit: int = -1) -> builtins.list[Container]:
         from moorage.cli.formatting import match_container
 
@@ -247,6 +295,11 @@ class ContainerCollection:
                 continue
             out.append(Container(self._engine, rec))
         return out[:limit] if limit >= 0 else out
+
+
+def _label_matches(labels: dict[str, str], flt: str) -> bool:
+    key, has_value, value = flt.partition("=")
+    return key in labels and (not has_value or labels[key] == value)
 
 
 class ImageCollection:

@@ -124,3 +124,15 @@ def main_ok(args: list[str], *rest: str) -> str:
     p = subprocess.run([sys.executable, "-m", "moorage.cli", *args, *rest], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     return p.stdout
+
+
+def test_container_labels_image_and_prune(engine, image) -> None:
+    a = engine.containers.create(image, "true", labels={"tier": "db"})
+    b = engine.containers.create(image, "true", labels=["solo"])
+    assert a.labels == {"tier": "db"} and b.labels == {"solo": ""}
+    assert a.image.id == engine.images.get(image).id
+    with pytest.raises(moorage.InvalidArgument, match="invalid filter 'nope'"):
+        engine.containers.prune(filters={"nope": "1"})
+    assert engine.containers.prune(filters={"label": "tier=db"}) == {"ContainersDeleted": [a.id], "SpaceReclaimed": 0}
+    assert engine.containers.prune() == {"ContainersDeleted": [b.id], "SpaceReclaimed": 0}
+    assert engine.containers.prune() == {"ContainersDeleted": None, "SpaceReclaimed": 0}

@@ -334,3 +334,22 @@ def test_interactive_tty_needs_a_terminal(cli) -> None:
     r = cli("exec", "-it", cid, "true")
     assert (r.code, r.err) == (1, "the input device is not a TTY\n")
     cli.ok("rm", "-f", cid)
+
+
+def test_container_prune(cli, roots) -> None:
+    keep = cli.ok("create", "--name", "keep", "-l", "keep=1", "busybox", "true").strip()
+    cli.ok("run", "--name", "gone", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big")
+    gone = cli.ok("inspect", "-f", "{{.Id}}", "gone").strip()
+    running = cli.ok("run", "-d", "--name", "running", "busybox", "sleep", "300").strip()
+    r = cli("container", "prune", input="n\n")
+    assert r.code == 0 and "Are you sure you want to continue? [y/N]" in r.out and "Deleted" not in r.out
+    r = cli("container", "prune", "--filter", "bogus=1", "-f")
+    assert (r.code, r.err) == (1, "Error: invalid filter 'bogus'\n")
+    assert cli.ok("container", "prune", "-f", "--filter", "until=1h") == "Total reclaimed space: 0B\n"  # all are newer
+    out = cli.ok("container", "prune", "-f", "--filter", "label!=keep")
+    assert out == f"Deleted Containers:\n{gone}\n\nTotal reclaimed space: 100kB\n"
+    assert sorted(cli.ok("ps", "-aq", "--no-trunc").split()) == sorted([keep, running])
+    assert not (roots.root / "storage" / "overlay" / "containers" / gone).exists()
+    cli.ok("container", "prune", "-f")
+    assert cli.ok("ps", "-aq", "--no-trunc").split() == [running]  # a running container is never pruned
+    cli.ok("rm", "-f", running)

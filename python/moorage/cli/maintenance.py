@@ -7,7 +7,7 @@ import sys
 import click
 
 from moorage.cli import State, cli
-from moorage.cli.container import _print_items, pass_state
+from moorage.cli.container import _print_items, container_group, pass_state
 from moorage.cli.image import image_group
 
 
@@ -46,6 +46,27 @@ def image_prune(state: State, all_: bool, force: bool) -> None:
         for d in deleted:
             for k, v in d.items():
                 click.echo(f"{k.lower()}: {v}")
+        click.echo("")
+    click.echo(f"Total reclaimed space: {F.human_size(report['SpaceReclaimed'], 4)}")
+
+
+@container_group.command("prune")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>', 'label=k=v')")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@pass_state
+def container_prune(state: State, filters: tuple[str, ...], force: bool) -> None:
+    """Remove all stopped containers."""
+    from moorage.cli import formatting as F
+
+    flt = F.parse_filters(list(filters))
+    if not force and not _confirm("This will remove all stopped containers."):
+        return
+    report = state.engine.containers.prune(filters=flt)
+    deleted = report["ContainersDeleted"] or []
+    if deleted:
+        click.echo("Deleted Containers:")
+        for cid in deleted:
+            click.echo(cid)
         click.echo("")
     click.echo(f"Total reclaimed space: {F.human_size(report['SpaceReclaimed'], 4)}")
 
