@@ -209,6 +209,10 @@ def test_top_and_rename(cli) -> None:
     assert cli.ok("top", "first", "-o", "pid,comm").split() == ["PID", "COMMAND", pid, "sleep"]
     r = cli("top", "first", "-o", "comm")
     assert r.code == 1 and r.err.strip() == "Error: Couldn't find PID field in ps output"
+    other = cli.ok("create", "--name", "taken", "busybox", "true").strip()
+    r = cli("rename", "first", "taken")
+    assert r.code == 1 and r.err.startswith(f'Error: Conflict. The container name "/taken" is already in use by container "{other}".')
+    cli.ok("rm", other)
     cli.ok("rename", "first", "second")
     assert cli.ok("inspect", "-f", "{{.Name}}", cid).strip() == "/second"
     assert cli("inspect", "first").code == 1

@@ -243,11 +243,7 @@ class ContainerManager:
         name = options.name or names.random_name()
         options = dataclasses.replace(options, name=name, storage_driver=driver_name)
         if self.db.one("SELECT id FROM containers WHERE name=?", (name,)):
-            other = self.db.one("SELECT id FROM containers WHERE name=?", (name,))
-            raise Conflict(
-                f'Conflict. The container name "/{name}" is already in use by container '
-                f'"{other["id"] if other else "?"}". You have to remove (or rename) that container to be able to reuse that name.'
-            )
+            raise self._name_in_use(name)
         bundle = self.bundle_dir(cid)
         layer_ids = self.ctx.images.layer_cache_ids(image.layers, driver_name, driver)
         created = time.time()
@@ -307,9 +303,16 @@ class ContainerManager:
 
                 remove_tree(bundle)
             if "UNIQUE constraint failed: containers.name" in str(exc):
-                raise Conflict(f'Conflict. The container name "/{name}" is already in use.') from None
+                raise self._name_in_use(name) from None  # a concurrent create took it since the check
             raise
         return self.get(cid)
+
+    def _name_in_use(self, name: str) -> Conflict:
+        other = self.db.one("SELECT id FROM containers WHERE name=?", (name,))
+        return Conflict(
+            f'Conflict. The container name "/{name}" is already in use by container '
+            f'"{other["id"] if other else "?"}". You have to remove (or rename) that container to be able to reuse that name.'
+        )
 
     # ------------------------------------------------------------------ start
     def _exit_command(self, cid: str) -> builtins.list[str]:
@@ -596,7 +599,7 @@ class ContainerManager:
             self._update(rec.id, name=new_name)
         except Exception as exc:
             if "UNIQUE" in str(exc):
-                raise Conflict(f'Conflict. The container name "/{new_name}" is already in use.') from None
+                raise self._name_in_use(new_name) from None
             raise
 
     def pids(self, ref: str) -> builtins.list[int]:
