@@ -161,6 +161,42 @@ class Container:
                                    stderr=subprocess.STDOUT if not detach else subprocess.DEVNULL, output=out)
         return r, b"".join(out)
 
+    def stats(self, decode: bool | None = None, stream: bool = True, one_shot: bool | None = None,
+              interval: float = 1.0) -> Any:
+        """Resource usage in the Docker API's stats shape, as docker-py returns it.
+
+        ``stream=False``: one dict whose ``precpu_stats`` is a sample taken
+        ``interval`` seconds before (none with ``one_shot=True``), so CPU use
+        can be computed from it. ``stream=True``: a generator yielding one
+        sample per ``interval`` (dicts with ``decode=True``, else JSON bytes)
+        until the container stops."""
+        import json
+        import time
+
+        from moorage.runtime.stats import sample, with_previous
+
+        mgr = self._engine._mgr
+        if not stream:
+            first = sample(mgr, mgr.get(self.id))
+            if one_shot:
+                return with_previous(first, None)
+            time.sleep(interval)
+            return with_previous(sample(mgr, mgr.get(self.id)), first)
+
+        def gen() -> Iterator[Any]:
+            prev = None
+            while True:
+                rec = mgr.get(self.id)
+                if rec.state not in ("running", "paused"):
+                    return
+                cur = sample(mgr, rec)
+                out = with_previous(cur, prev)
+                yield out if decode else json.dumps(out).encode() + b"\n"
+                prev = cur
+                time.sleep(interval)
+
+        return gen()
+
     def top(self, ps_args: str | None = None) -> dict[str, Any]:
         """``{"Titles": [...], "Processes": [...]}``; ``ps_args`` (e.g. ``"aux"``) runs the host's ps with them."""
         from moorage.runtime.procs import top

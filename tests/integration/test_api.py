@@ -136,3 +136,26 @@ def test_container_labels_image_and_prune(engine, image) -> None:
     assert engine.containers.prune(filters={"label": "tier=db"}) == {"ContainersDeleted": [a.id], "SpaceReclaimed": 0}
     assert engine.containers.prune() == {"ContainersDeleted": [b.id], "SpaceReclaimed": 0}
     assert engine.containers.prune() == {"ContainersDeleted": None, "SpaceReclaimed": 0}
+
+
+def test_stats_shape(engine, image) -> None:
+    c = engine.containers.run(image, ["sleep", "300"], detach=True, mem_limit="32m", pids_limit=8)
+    s = c.stats(stream=False, interval=0.2)
+    assert s["id"] == c.id and s["name"] == f"/{c.name}"
+    assert s["memory_stats"]["limit"] == 32 << 20 and s["memory_stats"]["usage"] > 0
+    assert s["pids_stats"] == {"current": 1, "limit": 8}
+    assert s["cpu_stats"]["system_cpu_usage"] > s["precpu_stats"]["system_cpu_usage"] > 0
+    assert s["cpu_stats"]["online_cpus"] >= 1 and s["networks"] == {}
+    one = c.stats(stream=False, one_shot=True)
+    assert one["precpu_stats"] == {"cpu_usage": {"total_usage": 0}}
+    gen = c.stats(decode=True, interval=0.1)
+    first, second = next(gen), next(gen)
+    assert second["precpu_stats"] == first["cpu_stats"]
+    import json
+
+    assert json.loads(next(c.stats(interval=0.1)))["id"] == c.id  # undecoded: JSON bytes, as docker-py
+    c.stop(timeout=0)
+    assert list(c.stats(decode=True)) == []  # the stream ends with the container
+    with pytest.raises(moorage.Conflict, match="is not running"):
+        c.stats(stream=False)
+    c.remove()

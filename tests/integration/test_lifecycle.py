@@ -357,3 +357,26 @@ def test_container_prune(cli, roots) -> None:
     cli.ok("container", "prune", "-f")
     assert cli.ok("ps", "-aq", "--no-trunc").split() == [running]  # a running container is never pruned
     cli.ok("rm", "-f", running)
+
+
+def test_stats(cli) -> None:
+    busy = cli.ok("run", "-d", "--name", "busy", "-m", "64m", "busybox", "sh", "-c", "while :; do :; done").strip()
+    cli.ok("run", "-d", "--name", "idle", "--pids-limit", "10", "busybox", "sh", "-c", "sleep 300 & sleep 300")
+    cli.ok("create", "--name", "stopped", "busybox", "true")
+    fmt = "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.MemPerc}}|{{.NetIO}}|{{.PIDs}}|{{.ID}}"
+    rows = {r.split("|")[0]: r.split("|") for r in cli.ok("stats", "--no-stream", "--format", fmt).splitlines()}
+    assert set(rows) == {"busy", "idle"}  # running ones only, without -a
+    assert float(rows["busy"][1].rstrip("%")) > 10.0  # a busy loop, measured over a second
+    assert float(rows["idle"][1].rstrip("%")) < 5.0
+    assert rows["busy"][2].endswith(" / 64MiB")
+    assert rows["idle"][5] == "2" and rows["busy"][5] == "1"
+    assert rows["busy"][4] == "0B / 0B"  # --network none: no interface but lo
+    assert rows["busy"][6] == busy[:12]
+    out = cli.ok("stats", "--no-stream", "-a", "--no-trunc", "--format", "{{.Name}} {{.ID}} {{.PIDs}}")
+    assert f"busy {busy} 1" in out.splitlines() and "stopped" in out
+    table = cli.ok("stats", "--no-stream", "busy").splitlines()
+    assert table[0].split() == ["CONTAINER", "ID", "NAME", "CPU", "%", "MEM", "USAGE", "/", "LIMIT", "MEM", "%",
+                                "NET", "I/O", "BLOCK", "I/O", "PIDS"]
+    r = cli("stats", "--no-stream", "nope")
+    assert (r.code, r.err) == (1, "Error: No such container: nope\n")
+    cli.ok("rm", "-f", "busy", "idle", "stopped")

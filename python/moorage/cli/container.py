@@ -614,6 +614,94 @@ def top(state: State, container: str, ps_args: tuple[str, ...]) -> None:
     click.echo(F.tabulate(table["Processes"], table["Titles"]), nl=False)
 
 
+STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+                 "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
+                 "PIDs": "PIDS"}
+
+
+def stats_row(ref: str, st: dict[str, Any], no_trunc: bool = False) -> dict[str, str]:
+    """One ``docker stats`` line from an API stats dict (the docker CLI's arithmetic)."""
+    from moorage.cli import formatting as F
+
+    cpu, pre = st.get("cpu_stats") or {}, st.get("precpu_stats") or {}
+    cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
+    sys_delta = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    cpu_pct = cpu_delta / sys_delta * (cpu.get("online_cpus") or 1) * 100.0 if sys_delta > 0 and cpu_delta > 0 else 0.0
+    mem = st.get("memory_stats") or {}
+    usage, limit, raw = mem.get("usage", 0), mem.get("limit", 0), mem.get("stats") or {}
+    for key in ("total_inactive_file", "inactive_file"):  # page cache is not counted, as docker does
+        if key in raw and raw[key] < usage:
+            usage -= raw[key]
+            break
+    nets = (st.get("networks") or {}).values()
+    rx, tx = sum(n.get("rx_bytes", 0) for n in nets), sum(n.get("tx_bytes", 0) for n in nets)
+    bio = (st.get("blkio_stats") or {}).get("io_service_bytes_recursive")
+    rd = sum(b["value"] for b in bio or [] if str(b.get("op")).lower() == "read")
+    wr = sum(b["value"] for b in bio or [] if str(b.get("op")).lower() == "write")
+    cid = st.get("id", "")
+    return {
+        "Container": ref, "ID": cid if no_trunc else cid[:12], "Name": str(st.get("name", "")).lstrip("/"),
+        "CPUPerc": f"{cpu_pct:.2f}%",
+        "MemUsage": f"{F.bytes_size(usage)} / {F.bytes_size(limit)}",
+        "MemPerc": f"{usage / limit * 100.0:.2f}%" if limit else "0.00%",
+        "NetIO": f"{F.human_size(rx)} / {F.human_size(tx)}",
+        "BlockIO": f"{F.human_size(rd)} / {F.human_size(wr)}" if bio is not None else "--",  # not counted here
+        "PIDs": str((st.get("pids_stats") or {}).get("current", 0)),
+    }
+
+
+@cli.command()
+@click.option("-a", "--all", "all_", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("--format", "fmt", help="Format output using a Go template or 'json'")
+@click.option("--no-stream", is_flag=True, help="Disable streaming stats and only pull the first result")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.argument("containers", nargs=-1)
+@pass_state
+def stats(state: State, all_: bool, fmt: str | None, no_stream: bool, no_trunc: bool,
+          containers: tuple[str, ...]) -> None:
+    """Display a live stream of container(s) resource usage statistics."""
+    from moorage.runtime.stats import sample, with_previous
+
+    mgr = state.engine._mgr
+    named = bool(containers)
+    refs = list(containers) or [r.id for r in mgr.list() if all_ or r.state in ("running", "paused")]
+    for ref in refs:
+        mgr.get(ref)  # an unknown name fails before anything is shown
+    default = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
+    prev: dict[str, Any] = {}
+
+    def rows() -> list[dict[str, str]]:
+        out = []
+        for ref in refs:
+            try:
+                rec = mgr.get(ref)
+            except ContainerNotFound:
+                continue
+            if rec.state not in ("running", "paused"):
+                if named or all_:  # docker shows a stopped container with zeros
+                    out.append({"Container": ref, "ID": rec.id if no_trunc else rec.short_id, "Name": rec.name,
+                                "CPUPerc": "0.00%", "MemUsage": "0B / 0B", "MemPerc": "0.00%", "NetIO": "0B / 0B",
+                                "BlockIO": "0B / 0B", "PIDs": "0"})
+                continue
+            cur = sample(mgr, rec)
+            out.append(stats_row(ref, with_previous(cur, prev.get(rec.id)), no_trunc))
+            prev[rec.id] = cur
+        return out
+
+    rows()  # the first sample only sets the baseline CPU use is measured from
+    try:
+        while True:
+            time.sleep(1.0)
+            items = rows()
+            if not no_stream:
+                click.echo("\x1b[2J\x1b[H", nl=False)  # clear the screen, cursor home
+            _print_items(items, fmt, default, STATS_HEADERS)
+            if no_stream:
+                return
+    except KeyboardInterrupt:
+        return
+
+
 @cli.command()
 @click.argument("container")
 @click.argument("new_name")

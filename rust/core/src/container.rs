@@ -268,6 +268,14 @@ impl Container {
             .transpose()?)
     }
 
+    /// Resource usage read from the container's cgroup.
+    pub fn stats(&self) -> Result<cgroups::Stats> {
+        Ok(self
+            .cgroup()?
+            .ok_or(ContainerError::NoCgroup("stats"))?
+            .stats()?)
+    }
+
     /// Pids of the container: from its cgroup, else every process in the
     /// init's pid namespace (if it has its own), else just the init.
     pub fn pids(&self) -> Result<Vec<i32>> {

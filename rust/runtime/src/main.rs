@@ -90,6 +90,13 @@ enum Verb {
     Pause { id: String },
     /// Thaw a paused container.
     Resume { id: String },
+    /// Print the container's resource usage once, as runc's `events --stats` does.
+    Events {
+        /// One sample of the cgroup's counters (the only mode: no event stream).
+        #[arg(long)]
+        stats: bool,
+        id: String,
+    },
     /// List the container's processes.
     Ps {
         #[arg(long, short = 'f', default_value = "table")]
@@ -226,6 +233,17 @@ fn run(cli: Cli) -> Result<i32, Failure> {
             Container::load(root, &id)?.resume()?;
             Ok(0)
         }
+        Verb::Events { stats, id } => {
+            if !stats {
+                return Err(Failure(
+                    "events: only --stats is supported (no event stream)".into(),
+                    1,
+                ));
+            }
+            let st = Container::load(root, &id)?.stats()?;
+            println!("{}", stats_json(&id, &st));
+            Ok(0)
+        }
         Verb::Ps { format, id } => {
             let pids = Container::load(root, &id)?.pids()?;
             match format.as_str() {
@@ -314,4 +332,50 @@ fn main() {
             std::process::exit(code);
         }
     }
+}
+
+/// runc's `events --stats` shape (libcontainer's `types.Event`), so an
+/// engine can read moorage's runtime and runc alike; absent counters are
+/// left out rather than shown as zero.
+fn stats_json(id: &str, s: &moorage_core::cgroups::Stats) -> serde_json::Value {
+    let mut data = serde_json::Map::new();
+    if let Some(total) = s.cpu_usage_ns {
+        data.insert(
+            "cpu".into(),
+            serde_json::json!({ "usage": { "total": total } }),
+        );
+    }
+    let mut usage = serde_json::Map::new();
+    if let Some(u) = s.memory_usage {
+        usage.insert("usage".into(), u.into());
+    }
+    if let Some(l) = s.memory_limit {
+        usage.insert("limit".into(), l.into());
+    }
+    let mut raw = serde_json::Map::new();
+    if let Some(i) = s.memory_inactive_file {
+        raw.insert("inactive_file".into(), i.into());
+    }
+    raw.insert("oom_kill".into(), s.oom_kills.into());
+    data.insert(
+        "memory".into(),
+        serde_json::json!({ "usage": usage, "raw": raw }),
+    );
+    if let Some(c) = s.pids_current {
+        let mut pids = serde_json::json!({ "current": c });
+        if let Some(l) = s.pids_limit {
+            pids["limit"] = l.into();
+        }
+        data.insert("pids".into(), pids);
+    }
+    if let (Some(r), Some(w)) = (s.io_read_bytes, s.io_write_bytes) {
+        data.insert(
+            "blkio".into(),
+            serde_json::json!({ "ioServiceBytesRecursive": [
+                { "major": 0, "minor": 0, "op": "Read", "value": r },
+                { "major": 0, "minor": 0, "op": "Write", "value": w },
+            ] }),
+        );
+    }
+    serde_json::json!({ "type": "stats", "id": id, "data": data })
 }

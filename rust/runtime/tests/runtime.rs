@@ -531,6 +531,21 @@ fn cgroup_resources_pause_resume_and_cleanup() {
         serde_json::from_slice::<Vec<i32>>(&o.stdout).unwrap(),
         vec![pid]
     );
+    // runc's `events --stats` shape, read from the cgroup
+    let o = b.rt(&["events", "--stats", "cg"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (ev["type"].as_str(), ev["id"].as_str()),
+        (Some("stats"), Some("cg"))
+    );
+    let data = &ev["data"];
+    assert_eq!(data["memory"]["usage"]["limit"], 67108864);
+    assert!(data["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert!(data["memory"]["raw"]["inactive_file"].is_u64());
+    assert_eq!(data["pids"], json!({"current": 1, "limit": 20}));
+    assert!(data["cpu"]["usage"]["total"].as_u64().unwrap() > 0);
+    assert!(!b.rt(&["events", "cg"]).status.success()); // no event stream
 
     assert!(b.rt(&["pause", "cg"]).status.success());
     assert_eq!(state(&b, "cg")["status"], "paused");

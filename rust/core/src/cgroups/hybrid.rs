@@ -87,9 +87,13 @@ impl Manager for Hybrid {
         Ok(Stats {
             memory_usage: a.memory_usage.or(b.memory_usage),
             memory_limit: a.memory_limit.or(b.memory_limit),
+            memory_inactive_file: a.memory_inactive_file.or(b.memory_inactive_file),
             oom_kills: a.oom_kills.max(b.oom_kills),
             pids_current: a.pids_current.or(b.pids_current),
+            pids_limit: a.pids_limit.or(b.pids_limit),
             cpu_usage_ns: a.cpu_usage_ns.or(b.cpu_usage_ns),
+            io_read_bytes: a.io_read_bytes.or(b.io_read_bytes),
+            io_write_bytes: a.io_write_bytes.or(b.io_write_bytes),
         })
     }
     fn destroy(&self) -> Result<()> {

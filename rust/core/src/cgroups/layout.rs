@@ -10,14 +10,16 @@ use super::common::io_err;
 use super::Result;
 
 /// Controllers moorage manages. Others (blkio, net_cls, hugetlb, …) are left
-/// alone: the container stays in its parent's cgroup for those.
+/// alone: the container stays in its parent's cgroup for those. (v1 blkio
+/// would only be for byte counters, and current kernels count them only for
+/// groups with a throttle rule, so they read 0; v2's io.stat always counts.)
 pub const MANAGED: &[&str] = &[
     "cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices",
 ];
 
-/// v2 names of the managed controllers (cpuacct is part of cpu, freezer and
-/// devices are core features / eBPF on v2).
-pub const MANAGED_V2: &[&str] = &["cpu", "cpuset", "memory", "pids"];
+/// v2 names of the managed controllers (cpuacct is part of cpu, io only for
+/// its byte counters, freezer and devices are core features / eBPF on v2).
+pub const MANAGED_V2: &[&str] = &["cpu", "cpuset", "memory", "pids", "io"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layout {
@@ -209,7 +211,10 @@ mod tests {
         .unwrap();
         let l = Layout::detect_at(d.path()).unwrap();
         assert!(l.v1.is_empty());
-        assert_eq!(l.v2_controllers(), vec!["cpu", "cpuset", "memory", "pids"]);
+        assert_eq!(
+            l.v2_controllers(),
+            vec!["cpu", "cpuset", "memory", "pids", "io"]
+        );
 
         let d = tempfile::tempdir().unwrap();
         fs::create_dir(d.path().join("memory")).unwrap();

@@ -12,8 +12,9 @@
 //! - a [`v2::Manager`] on a pure unified host;
 //! - a [`Hybrid`] of both when some managed controllers are only on cgroup2.
 //!
-//! Not handled: systemd-style paths (`slice:prefix:name`), hugetlb, blkio/io,
-//! rdma, network classes; v2 device rules (see `v2`).
+//! Not handled: systemd-style paths (`slice:prefix:name`), hugetlb, blkio/io
+//! limits (v2's io is joined for its byte counters only; v1 blkio not at
+//! all), rdma, network classes; v2 device rules (see `v2`).
 
 mod common;
 mod disabled;
@@ -65,9 +66,19 @@ pub type Result<T> = std::result::Result<T, CgroupError>;
 pub struct Stats {
     pub memory_usage: Option<u64>,
     pub memory_limit: Option<u64>,
+    /// Page cache the kernel can drop at once (Docker shows usage minus this).
+    #[serde(default)]
+    pub memory_inactive_file: Option<u64>,
     pub oom_kills: u64,
     pub pids_current: Option<u64>,
+    #[serde(default)]
+    pub pids_limit: Option<u64>,
     pub cpu_usage_ns: Option<u64>,
+    /// Bytes read from and written to block devices (v2 io.stat; None on v1).
+    #[serde(default)]
+    pub io_read_bytes: Option<u64>,
+    #[serde(default)]
+    pub io_write_bytes: Option<u64>,
 }
 
 /// One container's cgroup, whatever the host layout.

@@ -65,5 +65,9 @@ pub(super) fn stats(dir: &Path, stats: &mut Stats) -> Result<()> {
     stats.memory_usage = read_limit(&dir.join("memory.usage_in_bytes"))?;
     stats.memory_limit = read_limit(&dir.join(LIMIT))?;
     stats.oom_kills = read_keyed(&dir.join("memory.oom_control"), "oom_kill")?.unwrap_or(0);
+    // only for display: never fail the OOM counter above over it
+    stats.memory_inactive_file = read_keyed(&dir.join("memory.stat"), "total_inactive_file")
+        .ok()
+        .flatten();
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use oci_spec::runtime::LinuxPids;
 
-use crate::cgroups::common::{read_u64, write_file};
+use crate::cgroups::common::{read_limit, read_u64, write_file};
 use crate::cgroups::{Result, Stats};
 
 pub(crate) fn set(dir: &Path, pids: &LinuxPids) -> Result<()> {
@@ -19,5 +19,7 @@ pub(crate) fn set(dir: &Path, pids: &LinuxPids) -> Result<()> {
 
 pub(crate) fn stats(dir: &Path, stats: &mut Stats) -> Result<()> {
     stats.pids_current = Some(read_u64(&dir.join("pids.current"))?);
+    // "max" (no limit) reads as None
+    stats.pids_limit = read_limit(&dir.join("pids.max"))?;
     Ok(())
 }

@@ -169,6 +169,9 @@ fn real_v1_lifecycle() {
     let s = m.stats().unwrap();
     assert_eq!(s.memory_limit, Some(64 << 20));
     assert_eq!(s.pids_current, Some(1));
+    assert_eq!(s.pids_limit, Some(32));
+    assert!(s.memory_inactive_file.is_some());
+    assert_eq!((s.io_read_bytes, s.io_write_bytes), (None, None)); // blkio is not joined on v1
     assert_eq!(s.oom_kills, 0);
     assert!(s.cpu_usage_ns.is_some());
 

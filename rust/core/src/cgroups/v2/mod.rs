@@ -9,6 +9,7 @@
 mod cpu;
 mod cpuset;
 mod freezer;
+mod io;
 mod memory;
 
 pub use cpu::shares_to_weight;
@@ -155,6 +156,9 @@ impl ManagerTrait for Manager {
         }
         if self.has("cpu") {
             cpu::stats(&self.dir, &mut s)?;
+        }
+        if self.has("io") {
+            io::stats(&self.dir, &mut s)?;
         }
         Ok(s)
     }

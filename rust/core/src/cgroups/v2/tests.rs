@@ -100,10 +100,11 @@ fn apply_set_stats_destroy() {
 
     m.apply(4242).unwrap();
     assert_eq!(read(&leaf.join("cgroup.procs")), "4242");
-    // io/hugetlb/rdma are not managed; memory etc. enabled at every level above the leaf.
+    // hugetlb/rdma are not managed; the others are enabled at every level
+    // above the leaf where offered (io is not offered below the root here).
     assert_eq!(
         read(&root.join("cgroup.subtree_control")),
-        "+cpu +cpuset +memory +pids"
+        "+cpu +cpuset +memory +pids +io"
     );
     assert_eq!(
         read(&root.join("moorage/cgroup.subtree_control")),
@@ -150,6 +151,12 @@ fn apply_set_stats_destroy() {
     .unwrap();
     fs::write(leaf.join("pids.current"), "3\n").unwrap();
     fs::write(leaf.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").unwrap();
+    fs::write(leaf.join("memory.stat"), "anon 100\ninactive_file 512\n").unwrap();
+    fs::write(
+        leaf.join("io.stat"),
+        "254:0 rbytes=7 wbytes=9 rios=1 wios=1\n",
+    )
+    .unwrap();
     fs::write(leaf.join("cgroup.procs"), "1\n22\n").unwrap();
     let s = m.stats().unwrap();
     assert_eq!(s.memory_usage, Some(4096));
@@ -157,10 +164,13 @@ fn apply_set_stats_destroy() {
     assert_eq!(s.oom_kills, 2);
     assert_eq!(s.pids_current, Some(3));
     assert_eq!(s.cpu_usage_ns, Some(1_500_000));
+    assert_eq!(s.memory_inactive_file, Some(512));
+    assert_eq!((s.io_read_bytes, s.io_write_bytes), (Some(7), Some(9)));
+    assert_eq!(s.pids_limit, Some(64));
     assert_eq!(m.pids().unwrap(), vec![1, 22]);
 
     // The fake tree cannot delete interface files on rmdir; empty it first.
-    for f in LEAF_FILES {
+    for f in LEAF_FILES.iter().chain(&["memory.stat", "io.stat"]) {
         fs::remove_file(leaf.join(f)).unwrap();
     }
     m.destroy().unwrap();
@@ -284,4 +294,12 @@ fn read_keyed_frozen(dir: &Path) -> bool {
         .unwrap()
         .lines()
         .any(|l| l == "frozen 1")
+}
+
+#[test]
+fn io_stat_sums_reads_and_writes_over_devices() {
+    let text = "254:0 rbytes=1024 wbytes=2048 rios=1 wios=2 dbytes=0 dios=0\n\
+                8:16 rbytes=10 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n";
+    assert_eq!(io::parse_io_stat(text), (1034, 2048));
+    assert_eq!(io::parse_io_stat(""), (0, 0));
 }
