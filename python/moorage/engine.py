@@ -161,6 +161,24 @@ class Container:
                                    stderr=subprocess.STDOUT if not detach else subprocess.DEVNULL, output=out)
         return r, b"".join(out)
 
+    def update(self, *, cpu_period: int | None = None, cpu_quota: int | None = None, cpu_shares: int | None = None,
+               cpuset_cpus: str | None = None, cpuset_mems: str | None = None, mem_limit: int | str | None = None,
+               memswap_limit: int | str | None = None, nano_cpus: int | None = None, pids_limit: int | None = None,
+               restart_policy: dict[str, Any] | None = None, **unsupported: Any) -> dict[str, Any]:
+        """docker-py's ``update``: new limits and/or restart policy, live if the container runs."""
+        if unsupported:
+            raise InvalidArgument(f"unsupported update options: {', '.join(sorted(unsupported))}")
+        res = Resources(cpu_period=cpu_period, cpu_quota=cpu_quota, cpu_shares=cpu_shares, cpuset_cpus=cpuset_cpus,
+                        cpuset_mems=cpuset_mems, memory=_size(mem_limit),
+                        memory_swap=-1 if memswap_limit in (-1, "-1") else _size(memswap_limit),
+                        pids_limit=pids_limit)
+        if nano_cpus is not None:
+            res.cpu_period, res.cpu_quota = 100000, int(nano_cpus / 1e9 * 100000)
+        restart = (RestartPolicy(restart_policy.get("Name", "no"), int(restart_policy.get("MaximumRetryCount", 0)))
+                   if restart_policy is not None else None)
+        self._record = self._engine._mgr.update(self.id, res, restart)
+        return {"Warnings": list(self._engine._mgr.warnings)}
+
     def stats(self, decode: bool | None = None, stream: bool = True, one_shot: bool | None = None,
               interval: float = 1.0) -> Any:
         """Resource usage in the Docker API's stats shape, as docker-py returns it.

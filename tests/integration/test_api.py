@@ -159,3 +159,13 @@ def test_stats_shape(engine, image) -> None:
     with pytest.raises(moorage.Conflict, match="is not running"):
         c.stats(stream=False)
     c.remove()
+
+
+def test_update(engine, image) -> None:
+    c = engine.containers.run(image, ["sleep", "300"], detach=True, mem_limit="64m")
+    assert c.update(mem_limit="96m", restart_policy={"Name": "on-failure", "MaximumRetryCount": 1}) == {"Warnings": []}
+    hc = c.attrs["HostConfig"]
+    assert hc["Memory"] == 96 << 20 and hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 1}
+    with pytest.raises(moorage.InvalidArgument, match="unsupported update options: kernel_memory"):
+        c.update(kernel_memory=1 << 20)
+    c.remove(force=True)

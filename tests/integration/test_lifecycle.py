@@ -380,3 +380,54 @@ def test_stats(cli) -> None:
     r = cli("stats", "--no-stream", "nope")
     assert (r.code, r.err) == (1, "Error: No such container: nope\n")
     cli.ok("rm", "-f", "busy", "idle", "stopped")
+
+
+def _cgroup_file(cid: str, v1: str, v2: str) -> str:
+    p = Path(f"/sys/fs/cgroup/{v1.split('/')[0]}/moorage/{cid}/{v1.split('/')[1]}")
+    if not p.exists():
+        p = Path(f"/sys/fs/cgroup/moorage/{cid}/{v2}")
+    return p.read_text().strip()
+
+
+def test_update_limits_live_and_for_later_starts(cli) -> None:
+    cid = cli.ok("run", "-d", "--name", "u1", "-m", "64m", "--pids-limit", "10", "busybox", "sleep", "300").strip()
+    assert cli.ok("update", "-m", "128m", "--pids-limit", "20", "--cpus", "0.5", "u1") == "u1\n"
+    assert _cgroup_file(cid, "memory/memory.limit_in_bytes", "memory.max") == str(128 << 20)
+    assert _cgroup_file(cid, "pids/pids.max", "pids.max") == "20"
+    assert _cgroup_file(cid, "cpu/cpu.cfs_quota_us", "cpu.max").split()[0] == "50000"
+    hc = json.loads(cli.ok("inspect", "-f", "{{json .HostConfig}}", "u1"))
+    assert (hc["Memory"], hc["PidsLimit"], hc["NanoCpus"]) == (128 << 20, 20, 500_000_000)
+    cli.ok("update", "--pids-limit", "-1", "u1")  # back to unlimited
+    assert _cgroup_file(cid, "pids/pids.max", "pids.max") == "max"
+    # refused: nothing changes
+    r = cli("update", "-m", "1k", "u1")
+    assert (r.code, r.err) == (1, "Error: Minimum memory limit allowed is 6MB\n")
+    assert _cgroup_file(cid, "memory/memory.limit_in_bytes", "memory.max") == str(128 << 20)
+    r = cli("update", "u1")
+    assert r.code == 1 and "one or more flags" in r.err
+    r = cli("update", "-m", "96m", "nope", "u1")  # Docker: each container in turn, exit 1 if any failed
+    assert (r.code, r.out, r.err) == (1, "u1\n", "Error: No such container: nope\n")
+    # a stopped container keeps the new limits for its next start
+    cli.ok("stop", "-t", "0", "u1")
+    cli.ok("update", "-m", "80m", "u1")
+    cli.ok("start", "u1")
+    assert _cgroup_file(cid, "memory/memory.limit_in_bytes", "memory.max") == str(80 << 20)
+    cli.ok("rm", "-f", "u1")
+    cli.ok("run", "-d", "--rm", "--name", "u2", "busybox", "sleep", "300")
+    r = cli("update", "--restart", "always", "u2")
+    assert r.code == 1 and "AutoRemove is enabled" in r.err
+    cli.ok("rm", "-f", "u2")
+
+
+def test_update_restart_policy_reaches_the_monitor(cli) -> None:
+    cli.ok("run", "-d", "--name", "crash", "--restart", "always", "busybox", "sh", "-c", "sleep 0.3; exit 3")
+    wait_for(lambda: json.loads(cli.ok("inspect", "-f", "{{json .RestartCount}}", "crash")) >= 1, timeout=30,
+             what="a restart")
+    cli.ok("update", "--restart", "no", "crash")
+    wait_for(lambda: state(cli, "crash")["Status"] == "exited", timeout=30, what="exit without restart")
+    count = json.loads(cli.ok("inspect", "-f", "{{json .RestartCount}}", "crash"))
+    time.sleep(1.0)
+    assert state(cli, "crash")["Status"] == "exited"
+    assert json.loads(cli.ok("inspect", "-f", "{{json .RestartCount}}", "crash")) == count
+    assert json.loads(cli.ok("inspect", "-f", "{{json .HostConfig.RestartPolicy}}", "crash"))["Name"] == "no"
+    cli.ok("rm", "crash")

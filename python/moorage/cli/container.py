@@ -5,6 +5,7 @@ unpause, rm, logs, wait, exec, inspect, top, rename (and the monitor's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -61,6 +62,17 @@ def _size(text: str | None, flag: str) -> int | None:
         raise InvalidArgument(f"invalid argument {text!r} for {flag}: {e}") from None
 
 
+def _cpus(text: str) -> tuple[int, int]:
+    """``--cpus 1.5`` → (CFS period, quota) in microseconds."""
+    try:
+        cpus = float(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid argument {text!r} for --cpus: not a number") from None
+    if cpus <= 0:
+        raise InvalidArgument("range of CPUs is from 0.01 to the number of CPUs available")
+    return 100000, int(cpus * 100000)
+
+
 def create_options(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> CreateOptions:
     """Flags → :class:`CreateOptions` (parsing only; validation is the engine's)."""
     env: list[str] = []
@@ -86,14 +98,7 @@ def create_options(image: str, command: tuple[str, ...], kw: dict[str, Any]) -> 
         cpu_quota=kw["cpu_quota"],
     )
     if kw["cpus"] is not None:
-        try:
-            cpus = float(kw["cpus"])
-        except ValueError:
-            raise InvalidArgument(f"invalid argument {kw['cpus']!r} for --cpus: not a number") from None
-        if cpus <= 0:
-            raise InvalidArgument("range of CPUs is from 0.01 to the number of CPUs available")
-        res.cpu_period = 100000
-        res.cpu_quota = int(cpus * 100000)
+        res.cpu_period, res.cpu_quota = _cpus(kw["cpus"])
     entrypoint = None
     if kw["entrypoint"] is not None:
         entrypoint = [kw["entrypoint"]] if kw["entrypoint"] else []
@@ -612,6 +617,41 @@ def top(state: State, container: str, ps_args: tuple[str, ...]) -> None:
 
     table = state.engine.containers.get(container).top(" ".join(ps_args) or None)
     click.echo(F.tabulate(table["Processes"], table["Titles"]), nl=False)
+
+
+@cli.command()
+@click.option("--cpus", help="Number of CPUs")
+@click.option("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+@click.option("--cpu-period", type=int, help="Limit CPU CFS (Completely Fair Scheduler) period")
+@click.option("--cpu-quota", type=int, help="Limit CPU CFS (Completely Fair Scheduler) quota")
+@click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+@click.option("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
+@click.option("-m", "--memory", help="Memory limit")
+@click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 to enable unlimited swap")
+@click.option("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)")
+@click.option("--restart", help="Restart policy to apply when a container exits")
+@click.argument("containers", nargs=-1, required=True)
+@pass_state
+def update(state: State, cpus: str | None, cpu_shares: int | None, cpu_period: int | None, cpu_quota: int | None,
+           cpuset_cpus: str | None, cpuset_mems: str | None, memory: str | None, memory_swap: str | None,
+           pids_limit: int | None, restart: str | None, containers: tuple[str, ...]) -> None:
+    """Update configuration of one or more containers."""
+    res = Resources(
+        memory=_size(memory, "--memory"),
+        memory_swap=-1 if memory_swap == "-1" else _size(memory_swap, "--memory-swap"),
+        cpu_shares=cpu_shares, cpu_period=cpu_period, cpu_quota=cpu_quota,
+        cpuset_cpus=cpuset_cpus, cpuset_mems=cpuset_mems, pids_limit=pids_limit,
+    )
+    if cpus is not None:
+        res.cpu_period, res.cpu_quota = _cpus(cpus)
+    policy = RestartPolicy.parse(restart) if restart is not None else None
+    if all(v is None for v in dataclasses.asdict(res).values()) and policy is None:
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    mgr = state.engine._mgr
+    failed = _each(containers, lambda c: mgr.update(c, res, policy))
+    for w in mgr.warnings:
+        click.echo(f"WARNING: {w}", err=True)
+    raise click.exceptions.Exit(1 if failed else 0)
 
 
 STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",

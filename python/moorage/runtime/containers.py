@@ -345,7 +345,7 @@ class ContainerManager:
         driver.mount(rec.id, self.ctx.images.layer_cache_ids(image.layers, rec.driver, driver))
         sdir = self.state_dir(rec.id)
         sdir.mkdir(parents=True, exist_ok=True)
-        for stale in ("status.json", "stop-requested", "pid"):
+        for stale in ("status.json", "stop-requested", "pid", "restart-policy"):
             try:
                 os.unlink(sdir / stale)
             except FileNotFoundError:
@@ -601,6 +601,54 @@ class ContainerManager:
             if "UNIQUE" in str(exc):
                 raise self._name_in_use(new_name) from None
             raise
+
+    def update(self, ref: str, changes: Resources, restart: RestartPolicy | None = None) -> ContainerRecord:
+        """``docker update``: new cgroup limits (the fields of ``changes`` that
+        are not None) and/or a new restart policy. A live container gets the
+        limits at once (the runtime's ``update``), its monitor the policy at
+        its next exit; the bundle and the record keep both for later starts.
+        Nothing is changed if any part is refused."""
+        from moorage.spec import validate
+        from moorage.spec.generate import linux_resources
+
+        rec = self.get(ref)
+        with self.lock(rec.id):
+            rec = self.get(rec.id)
+            merged = dataclasses.replace(
+                rec.options.resources,
+                **{k: v for k, v in dataclasses.asdict(changes).items() if v is not None})
+            if restart is not None and restart.name != "no" and rec.options.auto_remove:
+                raise Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")
+            options = dataclasses.replace(rec.options, resources=merged,
+                                          restart=restart if restart is not None else rec.options.restart)
+            self.warnings = validate.validate_options(options)
+            resources = linux_resources(options)
+            if changes.pids_limit is not None and changes.pids_limit <= 0:
+                resources["pids"] = {"limit": -1}  # back to unlimited ("max"), not "unchanged"
+            if rec.state in ("running", "paused") and any(v is not None for v in dataclasses.asdict(changes).values()):
+                live = {k: v for k, v in resources.items() if k != "devices"}  # device rules stay as they are
+                rfile = self.state_dir(rec.id) / f"update-{secrets.token_hex(6)}.json"
+                rfile.write_text(json.dumps(live))
+                try:
+                    proc = self._runtime_cmd(rec, "update", "--resources", str(rfile), rec.id)
+                finally:
+                    rfile.unlink(missing_ok=True)
+                if proc.returncode != 0:
+                    msg = (proc.stderr.strip().splitlines() or [f"runtime exited {proc.returncode}"])[-1]
+                    raise RuntimeFailure(f"Cannot update container {rec.id}: {msg.removeprefix('moorage-runtime: ')}")
+            config_path = self.bundle_dir(rec.id) / "config.json"
+            config = json.loads(config_path.read_text())
+            config.setdefault("linux", {})["resources"] = resources
+            tmp = config_path.with_name(f".config.json.{os.getpid()}")
+            tmp.write_text(json.dumps(config))
+            os.replace(tmp, config_path)
+            self._update(rec.id, options=dumps(dataclasses.asdict(options)))
+            if restart is not None and rec.state in ACTIVE:
+                policy = self.state_dir(rec.id) / "restart-policy"
+                tmp = policy.with_name(f".restart-policy.{os.getpid()}")
+                tmp.write_text(str(restart))
+                os.replace(tmp, policy)
+        return self.get(rec.id)
 
     def pids(self, ref: str) -> builtins.list[int]:
         rec = self.get(ref)

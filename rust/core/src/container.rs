@@ -268,6 +268,21 @@ impl Container {
             .transpose()?)
     }
 
+    /// Write new limits to the container's cgroup (runc's `update`).
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        if !self.init_alive() {
+            return Err(ContainerError::BadStatus {
+                id: self.state.id.clone(),
+                status: self.status(),
+                action: "update",
+            });
+        }
+        self.cgroup()?
+            .ok_or(ContainerError::NoCgroup("update"))?
+            .set(resources)?;
+        Ok(())
+    }
+
     /// Resource usage read from the container's cgroup.
     pub fn stats(&self) -> Result<cgroups::Stats> {
         Ok(self

@@ -90,6 +90,13 @@ enum Verb {
     Pause { id: String },
     /// Thaw a paused container.
     Resume { id: String },
+    /// Change the cgroup limits of a created, running or paused container (runc's `update -r`).
+    Update {
+        /// A `linux.resources` JSON object; `-` reads standard input.
+        #[arg(long, short = 'r')]
+        resources: PathBuf,
+        id: String,
+    },
     /// Print the container's resource usage once, as runc's `events --stats` does.
     Events {
         /// One sample of the cgroup's counters (the only mode: no event stream).
@@ -231,6 +238,22 @@ fn run(cli: Cli) -> Result<i32, Failure> {
         }
         Verb::Resume { id } => {
             Container::load(root, &id)?.resume()?;
+            Ok(0)
+        }
+        Verb::Update { resources, id } => {
+            let bytes = if resources.as_os_str() == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                    .map_err(|e| Failure(format!("update: reading standard input: {e}"), 1))?;
+                b
+            } else {
+                std::fs::read(&resources).map_err(|e| {
+                    Failure(format!("update: reading {}: {e}", resources.display()), 1)
+                })?
+            };
+            let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(&bytes)
+                .map_err(|e| Failure(format!("update: invalid resources JSON: {e}"), 1))?;
+            Container::load(root, &id)?.update(&r)?;
             Ok(0)
         }
         Verb::Events { stats, id } => {

@@ -29,6 +29,8 @@
 //!   |                              |   else run --exit-command, exit 0
 //! ```
 //!
+//! STATE/restart-policy, when present, replaces --restart from the next exit
+//! on (`moorage update --restart`).
 //! The engine writes STATE/stop-requested before a user stop/kill: no
 //! restart follows then. SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 sent
 //! to the monitor are forwarded to the container; during a restart back-off
@@ -263,10 +265,9 @@ impl Monitor {
             self.sync
                 .send_and_close(&format!("{{\"exit_code\": {code}}}\n"));
             let finished_at = timefmt::now();
-            let mut restart =
-                self.args
-                    .restart
-                    .should_restart(code, restarts, self.stop_requested());
+            let mut restart = self
+                .policy()
+                .should_restart(code, restarts, self.stop_requested());
             let mut record = status::Exited {
                 status: if restart { "restarting" } else { "exited" },
                 pid: 0,
@@ -296,6 +297,15 @@ impl Monitor {
 
     fn stop_requested(&self) -> bool {
         self.dir().join("stop-requested").exists()
+    }
+
+    /// The restart policy now: `update --restart` writes DIR/restart-policy,
+    /// read at each exit, over the one the monitor was started with.
+    fn policy(&self) -> Policy {
+        std::fs::read_to_string(self.dir().join("restart-policy"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(self.args.restart)
     }
 
     /// `RUNTIME delete --force ID`, then collect whatever it killed (the

@@ -547,6 +547,31 @@ fn cgroup_resources_pause_resume_and_cleanup() {
     assert!(data["cpu"]["usage"]["total"].as_u64().unwrap() > 0);
     assert!(!b.rt(&["events", "cg"]).status.success()); // no event stream
 
+    // runc's `update -r`: new limits on the live cgroup
+    let res = b.path().join("resources.json");
+    std::fs::write(
+        &res,
+        r#"{"memory": {"limit": 134217728}, "pids": {"limit": 30}}"#,
+    )
+    .unwrap();
+    let o = b.rt(&["update", "-r", res.to_str().unwrap(), "cg"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(format!("{mem}/memory.limit_in_bytes"))
+            .unwrap()
+            .trim(),
+        "134217728"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids{cg}/pids.max"))
+            .unwrap()
+            .trim(),
+        "30"
+    );
+    std::fs::write(&res, "{not json").unwrap();
+    let o = b.rt(&["update", "-r", res.to_str().unwrap(), "cg"]);
+    assert!(!o.status.success() && stderr(&o).contains("invalid resources JSON"));
+
     assert!(b.rt(&["pause", "cg"]).status.success());
     assert_eq!(state(&b, "cg")["status"], "paused");
     let freezer = format!("/sys/fs/cgroup/freezer{cg}/freezer.state");
