@@ -15,10 +15,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tarfile  # imported where a diff is written: not on every container start
 
 #: Docker API ``Kind`` values.
 MODIFIED, ADDED, DELETED = 0, 1, 2
@@ -282,6 +284,8 @@ def _add(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
 
 def write_tree_diff(rootfs: Path, changes: list[Change], output: Path) -> None:
     """The layer tar of ``changes`` (from :func:`tree_changes`), fsynced."""
+    import tarfile
+
     with open(output, "wb") as f:
         with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8",
                           errors="surrogateescape") as tar:
