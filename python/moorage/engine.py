@@ -161,6 +161,36 @@ class Container:
                                    stderr=subprocess.STDOUT if not detach else subprocess.DEVNULL, output=out)
         return r, b"".join(out)
 
+    def attach(self, stdout: bool = True, stderr: bool = True, stream: bool = False, logs: bool = False) -> Any:
+        """docker-py's ``attach``: the container's output from now on (with
+        ``logs``, what it wrote before first), as bytes once it exits, or with
+        ``stream`` as a generator of chunks. Output written while the logs are
+        read may appear twice."""
+        from moorage.runtime.attach import FrameReader
+
+        mgr = self._engine._mgr
+        rec, sock = mgr.attach(self.id)
+
+        def gen() -> Iterator[bytes]:
+            with sock:
+                if logs:
+                    for _stream, _, data in mgr.logs(rec.id, stdout=stdout, stderr=stderr):
+                        yield data
+                frames = FrameReader()
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if rec.options.tty:
+                        if stdout:
+                            yield data
+                        continue
+                    for kind, payload in frames.feed(data):
+                        if (stdout and kind == 1) or (stderr and kind == 2):
+                            yield payload
+
+        return gen() if stream else b"".join(gen())
+
     def update(self, *, cpu_period: int | None = None, cpu_quota: int | None = None, cpu_shares: int | None = None,
                cpuset_cpus: str | None = None, cpuset_mems: str | None = None, mem_limit: int | str | None = None,
                memswap_limit: int | str | None = None, nano_cpus: int | None = None, pids_limit: int | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import moorage
@@ -169,3 +171,13 @@ def test_update(engine, image) -> None:
     with pytest.raises(moorage.InvalidArgument, match="unsupported update options: kernel_memory"):
         c.update(kernel_memory=1 << 20)
     c.remove(force=True)
+
+
+def test_attach(engine, image) -> None:
+    c = engine.containers.run(image, ["sh", "-c", "echo early; sleep 0.5; echo late; echo oops >&2"], detach=True)
+    time.sleep(0.2)
+    assert c.attach(logs=True) == b"early\nlate\noops\n"
+    c.remove()
+    c = engine.containers.run(image, ["sh", "-c", "sleep 0.3; echo a; echo b >&2"], detach=True)
+    assert list(c.attach(stream=True, stderr=False)) == [b"a\n"]
+    c.remove()

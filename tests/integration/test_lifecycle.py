@@ -431,3 +431,85 @@ def test_update_restart_policy_reaches_the_monitor(cli) -> None:
     assert json.loads(cli.ok("inspect", "-f", "{{json .RestartCount}}", "crash")) == count
     assert json.loads(cli.ok("inspect", "-f", "{{json .HostConfig.RestartPolicy}}", "crash"))["Name"] == "no"
     cli.ok("rm", "crash")
+
+
+def test_attach_streams_output_input_and_exit_code(cli, roots) -> None:
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "moorage.cli", *roots.args()]
+    # The container waits for us: it prints only after the attach client is in.
+    cli.ok("run", "-d", "--name", "a1", "busybox", "sh", "-c",
+           "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo out; echo err >&2; exit 4")
+    p = subprocess.Popen([*base, "attach", "a1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL)
+    wait_for(lambda: _attach_clients(roots) >= 1, what="attach client")
+    cli.ok("exec", "a1", "touch", "/tmp/go")
+    out, err = p.communicate(timeout=30)
+    assert (p.returncode, out, err) == (4, b"out\n", b"err\n")  # stdout and stderr kept apart
+    # stdin: a pipe's bytes reach the container's stdin
+    cli.ok("run", "-d", "-i", "--name", "a2", "busybox", "sh", "-c", "read x; echo got:$x; exit 5")
+    r = subprocess.run([*base, "attach", "a2"], input=b"hello\n", capture_output=True, timeout=30)
+    assert (r.returncode, r.stdout) == (5, b"got:hello\n")
+    r = cli("attach", "a2")
+    assert (r.code, r.err) == (1, "Error: You cannot attach to a stopped container, start it first\n")
+    cli.ok("rm", "a1", "a2")
+
+
+def _attach_clients(roots) -> int:  # type: ignore[no-untyped-def]
+    """Connected attach clients of this root's monitors (their sockets' peers)."""
+    import glob
+
+    socks = glob.glob(str(roots.runroot / "cs" / "*.att"))
+    if not socks:
+        return 0
+    # /proc/net/unix lists a listening socket and one line per accepted connection on its path
+    lines = Path("/proc/net/unix").read_text().splitlines()
+    return sum(1 for ln in lines for s in socks if ln.endswith(s)) - len(socks)
+
+
+def test_attach_tty_and_detach_keys(cli, roots) -> None:
+    import pty
+    import subprocess
+    import sys
+
+    cid = cli.ok("run", "-d", "-it", "--name", "t1", "busybox", "sh").strip()
+    base = [sys.executable, "-m", "moorage.cli", *roots.args()]
+
+    def attach(*extra: str) -> tuple[int, str]:
+        master, slave = pty.openpty()
+        p = subprocess.Popen([*base, "attach", *extra, "t1"], stdin=slave, stdout=slave, stderr=slave)
+        os.close(slave)
+        out = b""
+
+        def read_until(marker: bytes) -> None:
+            nonlocal out
+            deadline = time.monotonic() + 20
+            while marker not in out and time.monotonic() < deadline:
+                try:
+                    out += os.read(master, 4096)
+                except OSError:
+                    break
+
+        wait_for(lambda: _attach_clients(roots) >= 1, what="attach client")
+        os.write(master, b"echo hi-$((6*7))\n")
+        read_until(b"hi-42")
+        os.write(master, b"\x10\x11" if not extra else b"\x01\x02")  # ctrl-p ctrl-q / ctrl-a ctrl-b
+        code = p.wait(timeout=20)
+        read_until(b"read escape sequence")
+        os.close(master)
+        return code, out.decode(errors="replace")
+
+    code, out = attach()
+    assert code == 1 and "hi-42" in out and "read escape sequence" in out
+    assert state(cli, cid)["Running"]  # detaching leaves it running
+    code, out = attach("--detach-keys", "ctrl-a,ctrl-b")
+    assert code == 1 and "hi-42" in out
+    r = cli("attach", "t1")  # stdin is not a terminal here
+    assert (r.code, r.err) == (1, "the input device is not a TTY\n")
+    r = cli("attach", "--detach-keys", "ctrl-1", "--no-stdin", "t1")
+    assert r.code == 1 and "Invalid detach keys (ctrl-1) provided" in r.err
+    cli.ok("pause", "t1")
+    r = cli("attach", "--no-stdin", "t1")
+    assert r.err == "Error: You cannot attach to a paused container, unpause it first\n"
+    cli.ok("rm", "-f", "t1")

@@ -654,6 +654,55 @@ def update(state: State, cpus: str | None, cpu_shares: int | None, cpu_period: i
     raise click.exceptions.Exit(1 if failed else 0)
 
 
+@cli.command()
+@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Proxy all received signals to the process")
+@click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container")
+@click.argument("container")
+@pass_state
+def attach(state: State, no_stdin: bool, sig_proxy: bool, detach_keys: str | None, container: str) -> None:
+    """Attach local standard input, output, and error streams to a running container."""
+    from moorage.runtime.attach import DEFAULT_DETACH_KEYS, parse_detach_keys, relay
+    from moorage.runtime.ttyproxy import raw_terminal
+
+    keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS)
+    mgr = state.engine._mgr
+    rec = mgr.get(container)
+    use_stdin = rec.options.stdin_open and not no_stdin
+    if use_stdin and rec.options.tty:
+        _require_tty()
+    rec, sock = mgr.attach(container)
+    forwarded: dict[int, Any] = {}
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            cur = mgr.get(rec.id)
+            if cur.monitor_pid:
+                os.kill(cur.monitor_pid, signum)  # the monitor passes it on to the container
+        except (MoorageError, ProcessLookupError):
+            pass
+
+    if sig_proxy and not rec.options.tty:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            forwarded[sig] = signal.signal(sig, forward)
+    try:
+        with sock, raw_terminal(0) if use_stdin and rec.options.tty else contextlib.nullcontext():
+            detached = relay(sock, rec.options.tty, 0 if use_stdin else None, keys)
+    finally:
+        for signum, old in forwarded.items():
+            signal.signal(signum, old)
+    if detached:
+        click.echo("read escape sequence", err=True)
+        raise click.exceptions.Exit(1)
+    # The stream ends when the container exits (a restart policy may start it
+    # again: Docker's attach ends there too). Its exit status, if still known.
+    try:
+        mgr._wait_exited(rec.id, 5.0)
+        raise click.exceptions.Exit(mgr.get(rec.id).exit_code)
+    except ContainerNotFound:
+        raise MoorageError(f"container {rec.name} was removed; its exit status is unknown") from None
+
+
 STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
                  "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O",
                  "PIDs": "PIDS"}

@@ -133,6 +133,24 @@ class ContainerManager:
     def log_path(self, cid: str) -> Path:
         return self.bundle_dir(cid) / f"{cid}-json.log"
 
+    def attach_socket(self, cid: str) -> Path:
+        return self.ctx.runroot / "cs" / f"{cid[:16]}.att"
+
+    def attach(self, ref: str) -> tuple[ContainerRecord, Any]:
+        """Connect to a running container's monitor for its output (and
+        stdin); returns the record and the connected socket."""
+        from moorage.runtime.attach import connect
+
+        rec = self.get(ref)
+        if rec.state == "paused":
+            raise Conflict("You cannot attach to a paused container, unpause it first")
+        if rec.state != "running":
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        try:
+            return rec, connect(str(self.attach_socket(rec.id)))
+        except OSError as e:
+            raise RuntimeFailure(f"attach {rec.name}: the monitor's attach socket: {e.strerror or e}") from None
+
     def runtime_root(self, runtime: str) -> Path:
         return self.ctx.runroot / ("runtime" if runtime == "builtin" else f"runtime-{runtime}")
 
@@ -369,6 +387,9 @@ class ContainerManager:
             args += ["--tty", "--console-socket", str(self.ctx.runroot / "cs" / f"{rec.id[:16]}.sock")]
         if stream:
             args.append("--attach")
+        # `attach` clients connect here (sun_path holds 108 bytes: a short name).
+        (self.ctx.runroot / "cs").mkdir(exist_ok=True)
+        args += ["--attach-socket", str(self.attach_socket(rec.id))]
         if not attach or opts.restart.name != "no":
             cmd = self._exit_command(rec.id)
             args += ["--exit-command", cmd[0]]

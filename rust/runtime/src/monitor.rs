@@ -41,6 +41,7 @@
 //! looked up from the cgroup root (runc makes it relative to its own cgroup),
 //! so OOM detection may miss for such configs.
 
+mod attach;
 mod console;
 mod error;
 mod logfile;
@@ -103,6 +104,9 @@ struct Args {
     console_socket: Option<PathBuf>,
     #[arg(long)]
     attach: bool,
+    /// Listen here for `moorage attach` clients (see `attach`).
+    #[arg(long)]
+    attach_socket: Option<PathBuf>,
     #[arg(long)]
     sync_fd: Option<i32>,
     #[arg(long)]
@@ -183,6 +187,7 @@ struct Monitor {
     bufs: [LineBuf; 2],
     sync: SyncFd,
     cgroup: Box<dyn moorage_core::cgroups::Manager>,
+    hub: Option<attach::Hub>,
 }
 
 impl Monitor {
@@ -207,12 +212,22 @@ impl Monitor {
         sync: SyncFd,
     ) -> std::result::Result<Monitor, (MonitorError, SyncFd, PathBuf)> {
         let dir = args.state_dir.clone();
-        let setup = || -> Result<(SignalFd, JsonLog, Box<dyn moorage_core::cgroups::Manager>)> {
+        type Setup = (
+            SignalFd,
+            JsonLog,
+            Box<dyn moorage_core::cgroups::Manager>,
+            Option<attach::Hub>,
+        );
+        let setup = || -> Result<Setup> {
             let sigfd = sys::signal_fd()?;
             let log = JsonLog::open(&args.log_path)?;
-            Ok((sigfd, log, cgroup_manager(&args.bundle)))
+            let hub = match &args.attach_socket {
+                Some(p) => Some(attach::Hub::bind(p, args.tty)?),
+                None => None,
+            };
+            Ok((sigfd, log, cgroup_manager(&args.bundle), hub))
         };
-        let (sigfd, log, cgroup) = match setup() {
+        let (sigfd, log, cgroup, hub) = match setup() {
             Ok(v) => v,
             Err(e) => return Err((e, sync, dir)),
         };
@@ -231,6 +246,7 @@ impl Monitor {
             bufs: [LineBuf::new(), LineBuf::new()],
             sync,
             cgroup,
+            hub,
         })
     }
 
@@ -440,15 +456,18 @@ impl Monitor {
         self.sync.send(&format!("{{\"pid\": {}}}\n", pid.as_raw()));
 
         // Without --attach the stdin pipe's write end stays open for the
-        // whole run (held here), so the container never sees EOF.
+        // whole run (held for attach clients' input), so the container never
+        // sees EOF. With --attach it is ours alone: our stdin's EOF is the
+        // container's.
         let attach = self.args.attach;
-        let (pumps, stdin_to, _held_stdin) = match master {
+        let (pumps, stdin_to, held_stdin) = match master {
             Some(m) => {
-                let to = if attach && self.args.stdin {
+                let to = if self.args.stdin {
                     Some(m.try_clone().map_err(error::io("dup pty master", &dir))?)
                 } else {
                     None
                 };
+                let (to, held) = if attach { (to, None) } else { (None, to) };
                 (
                     [
                         Some(pump::Pump {
@@ -459,7 +478,7 @@ impl Monitor {
                         None,
                     ],
                     to,
-                    None,
+                    held,
                 )
             }
             None => {
@@ -489,6 +508,8 @@ impl Monitor {
             bufs: &mut self.bufs,
             container: pid,
             stdin_to,
+            hub: self.hub.as_mut(),
+            hub_stdin: held_stdin,
         }
         .run(pumps);
         let oom = self

@@ -9,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
+use super::attach::Hub;
 use super::logfile::{JsonLog, LineBuf, Stream};
 use super::sys::{reap_all, write_all_raw};
 
@@ -30,6 +31,11 @@ pub struct Loop<'a> {
     pub container: Pid,
     /// --attach --stdin: the container's stdin (pipe or pty master).
     pub stdin_to: Option<OwnedFd>,
+    /// `moorage attach` clients (with --attach-socket).
+    pub hub: Option<&'a mut Hub>,
+    /// The container's stdin for the clients' input; held for the whole run,
+    /// so the container does not see EOF when a client goes.
+    pub hub_stdin: Option<OwnedFd>,
 }
 
 impl Loop<'_> {
@@ -52,11 +58,15 @@ impl Loop<'_> {
                     left.as_millis().min(i32::MAX as u128) as i32 + 1
                 }
             };
-            let mut fds = [libc::pollfd {
-                fd: -1,
-                events: 0,
-                revents: 0,
-            }; 4];
+            // [signalfd, stdout, stderr, stdin, attach listener, attach clients…]
+            let mut fds = vec![
+                libc::pollfd {
+                    fd: -1,
+                    events: 0,
+                    revents: 0,
+                };
+                4
+            ];
             fds[0] = pollin(self.sigfd.as_raw_fd());
             for (i, p) in pumps.iter().enumerate() {
                 if let Some(p) = p {
@@ -65,6 +75,16 @@ impl Loop<'_> {
             }
             if self.stdin_to.is_some() {
                 fds[3] = pollin(0);
+            }
+            if let Some(h) = self.hub.as_deref() {
+                fds.push(pollin(h.listener_fd()));
+                for (fd, events) in h.client_polls() {
+                    fds.push(libc::pollfd {
+                        fd,
+                        events,
+                        revents: 0,
+                    });
+                }
             }
             // SAFETY: fds is a valid array of pollfd; negative fds are ignored.
             let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -91,6 +111,20 @@ impl Loop<'_> {
             if fds[3].fd >= 0 && fds[3].revents != 0 {
                 self.copy_stdin();
             }
+            if let Some(h) = self.hub.as_deref_mut() {
+                for (i, pfd) in fds.iter().skip(5).enumerate() {
+                    if pfd.revents != 0 {
+                        h.client_event(i, pfd.revents, &mut self.hub_stdin);
+                    }
+                }
+                h.reap();
+                if fds[4].revents != 0 {
+                    h.accept();
+                }
+            }
+        }
+        if let Some(h) = self.hub.as_deref_mut() {
+            h.disconnect_all();
         }
         // Whatever did not reach EOF in time still gets its tail logged.
         for (i, p) in pumps.iter().enumerate() {
@@ -152,6 +186,9 @@ impl Loop<'_> {
                 // The attached client went away (EPIPE): keep logging.
                 p.attach_fd = None;
             }
+        }
+        if let Some(h) = self.hub.as_deref_mut() {
+            h.broadcast(stream, buf.filled(n));
         }
         buf.commit(n, |line| {
             let _ = log.write(stream, line);
