@@ -180,6 +180,9 @@ class Container:
                 while True:
                     data = sock.recv(65536)
                     if not data:
+                        # The stream ends at the exit; let the record say so
+                        # before the caller goes on (e.g. to remove it).
+                        mgr._wait_exited(rec.id, 5.0)
                         return
                     if rec.options.tty:
                         if stdout:

@@ -174,10 +174,18 @@ def test_update(engine, image) -> None:
 
 
 def test_attach(engine, image) -> None:
-    c = engine.containers.run(image, ["sh", "-c", "echo early; sleep 0.5; echo late; echo oops >&2"], detach=True)
-    time.sleep(0.2)
-    assert c.attach(logs=True) == b"early\nlate\noops\n"
-    c.remove()
-    c = engine.containers.run(image, ["sh", "-c", "sleep 0.3; echo a; echo b >&2"], detach=True)
-    assert list(c.attach(stream=True, stderr=False)) == [b"a\n"]
+    gate = "while [ ! -e /tmp/go ]; do sleep 0.05; done"
+    c = engine.containers.run(image, ["sh", "-c", f"echo early; {gate}; echo late; echo oops >&2"], detach=True)
+    deadline = time.monotonic() + 10
+    while c.logs() != b"early\n" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stream = c.attach(logs=True, stream=True)
+    assert next(stream) == b"early\n"  # from the log: written before we attached
+    c.exec_run(["touch", "/tmp/go"])
+    assert b"".join(stream) == b"late\noops\n"  # the live stream, to the exit
+    c.remove()  # the record says exited once the stream has ended
+    c = engine.containers.run(image, ["sh", "-c", f"{gate}; echo a; echo b >&2"], detach=True)
+    stream = c.attach(stream=True, stderr=False)
+    c.exec_run(["touch", "/tmp/go"])
+    assert list(stream) == [b"a\n"]
     c.remove()
