@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{io, Result};
 use super::logfile::Stream;
-use super::sys::write_all_raw;
+use super::sys::{write_all_raw, write_all_with};
 
 /// Clients beyond this many are turned away (each costs a buffer's worth of
 /// kernel memory and a write per output chunk).
@@ -155,27 +155,12 @@ impl Drop for Hub {
 }
 
 /// send(2) with MSG_NOSIGNAL: a vanished client is an error, not SIGPIPE.
-fn send_all(sock: &UnixStream, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        // SAFETY: sending from a valid slice on a socket we own.
-        let n = unsafe {
-            libc::send(
-                sock.as_raw_fd(),
-                data.as_ptr().cast(),
-                data.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        data = &data[n as usize..];
-    }
-    Ok(())
+fn send_all(sock: &UnixStream, data: &[u8]) -> std::io::Result<()> {
+    let fd = sock.as_raw_fd();
+    // SAFETY: sending from a valid slice on a socket we own.
+    write_all_with(data, |d| unsafe {
+        libc::send(fd, d.as_ptr().cast(), d.len(), libc::MSG_NOSIGNAL)
+    })
 }
 
 #[cfg(test)]

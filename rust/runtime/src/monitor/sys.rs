@@ -202,10 +202,18 @@ pub fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
 
 /// Write all of `data` to a raw fd we do not own (the monitor's stdout,
 /// stderr or the sync fd).
-pub fn write_all_raw(fd: i32, mut data: &[u8]) -> std::io::Result<()> {
+pub fn write_all_raw(fd: i32, data: &[u8]) -> std::io::Result<()> {
+    // SAFETY: writing from a valid slice to an fd number.
+    write_all_with(data, |d| unsafe {
+        libc::write(fd, d.as_ptr().cast(), d.len())
+    })
+}
+
+/// Push all of `data` through `op` (write(2), send(2), …), which returns
+/// what the syscall returned; partial writes continue, EINTR retries.
+pub fn write_all_with(mut data: &[u8], mut op: impl FnMut(&[u8]) -> isize) -> std::io::Result<()> {
     while !data.is_empty() {
-        // SAFETY: writing from a valid slice to an fd number.
-        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        let n = op(data);
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {
